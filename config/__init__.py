@@ -1,0 +1,5 @@
+"""One settings object for every process (env prefix ``DIALER_``)."""
+
+from config.settings import Settings, get_settings
+
+__all__ = ["Settings", "get_settings"]

@@ -1,0 +1,38 @@
+"""Settings read from the environment (prefix ``DIALER_``) — the only configuration surface."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DIALER_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis to use (>= 6.2). Unset: the embedded one started by `dialer dev` (var/redis.url).",
+    )
+    var_dir: Path = Field(
+        default=Path("var"), description="Where the embedded Redis keeps data, socket, logs."
+    )
+    log_format: Literal["auto", "console", "json"] = Field(
+        default="auto", description="auto = console on a TTY, JSON otherwise."
+    )
+    log_level: str = Field(default="INFO")
+    scheduler_tick_s: float = Field(default=1.0, gt=0, description="Seconds between scheduler ticks.")
+    claim_batch: int = Field(default=500, gt=0, description="Most messages the scheduler keeps queued.")
+    lease_s: float = Field(default=60.0, gt=0, description="How long a claimed attempt/schedule is leased.")
+    dial_timeout_s: float = Field(default=15.0, gt=0, description="HTTP timeout of one provider dial.")
+    public_url: str | None = Field(default=None, description="Public base URL for Twilio status callbacks.")
+    http_port: int = Field(default=8000, ge=0, description="Port of the web process (0 = any free port).")
+    queue: str = Field(default="dialer", description="Dramatiq queue name of the actors.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,301 @@
+"""Campaign intake, start checks and read views (DESIGN §3 steps 1, §8 shapes, §9 errors)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialer import keys
+from dialer.clock import Clock, from_datetime, to_iso
+from dialer.errors import (
+    ConnectionFailed,
+    InsufficientBalance,
+    InvalidRequest,
+    InvalidState,
+    NoGroupOrProvider,
+    QuotaExceeded,
+)
+from dialer.models import (
+    CallAttempt,
+    Campaign,
+    CampaignRequest,
+    CampaignSchedule,
+    Contact,
+    ProviderConfig,
+)
+from dialer.money import format_money, reservation
+from dialer.phones import InvalidNumber, normalize
+from dialer.providers import ProviderFactory
+from dialer.store import Store
+from dialer.templates import MissingValue, check_xml, render
+from dialer.validation import validate
+
+TERMINAL = frozenset({"completed", "stopped", "cancelled", "failed"})
+
+
+def parse_request(data: Any) -> CampaignRequest:
+    return validate(CampaignRequest, data)
+
+
+def build_contacts(req: CampaignRequest, default_region: str | None) -> list[Contact]:
+    """Normalise numbers: an invalid one is an intake error (counted, the rest proceeds); a number already
+    in the campaign is a duplicate (skipped: a campaign dials each E.164 once)."""
+    out: list[Contact] = []
+    seen: set[str] = set()
+    for i, c in enumerate(req.contacts or []):
+        data = c.model_dump(exclude_none=True, exclude={"phone"})
+        try:
+            phone = normalize(c.phone, default_region)
+        except InvalidNumber as exc:
+            out.append(Contact(index=i, phone=c.phone, data=data, intake="invalid", intake_reason=str(exc)))
+            continue
+        if phone in seen:
+            out.append(
+                Contact(index=i, phone=phone, data=data, intake="duplicate", intake_reason="duplicate")
+            )
+            continue
+        seen.add(phone)
+        out.append(Contact(index=i, phone=phone, data=data))
+    return out
+
+
+def check_message(req: CampaignRequest, contacts: list[Contact]) -> None:
+    if req.xml:
+        try:
+            check_xml(req.xml)
+        except ValueError as exc:
+            raise InvalidRequest(f"xml: {exc}") from None
+    if req.say:
+        for c in contacts:
+            if c.intake != "ok":
+                continue
+            try:
+                render(req.say, {**c.data, "phone": c.phone})
+            except MissingValue as exc:
+                raise InvalidRequest(f"Contact {c.index}: missing value for {exc.placeholder}") from None
+
+
+def resolve_provider(store: Store, account_id: str, name: str | None) -> str | None:
+    """The named provider, or the account's only enabled one when the request names none."""
+    if name:
+        return name
+    enabled = [n for n in store.provider_names(account_id) if store.get_provider(account_id, n).enabled]
+    return enabled[0] if len(enabled) == 1 else None
+
+
+def submit(
+    store: Store, clock: Clock, providers: ProviderFactory, account_id: str, data: Any, start: bool = False
+) -> dict[str, Any]:
+    """Validate and store a campaign (``draft``); with ``start`` run the start checks too."""
+    req = parse_request(data)
+    account = store.get_account(account_id)
+    if req.group_id:
+        raise InvalidRequest(f"group_id: group not found: {req.group_id}")
+    contacts = build_contacts(req, account.default_region)
+    check_message(req, contacts)
+    now = clock.now_ms()
+    launch_at = from_datetime(req.launch_at) if req.launch_at else None
+    campaign = Campaign(
+        id=store.new_campaign_id(),
+        account_id=account_id,
+        name=req.name or f"campaign {to_iso(now)}",
+        provider=resolve_provider(store, account_id, req.provider),
+        launch_at=launch_at,
+        created_at=now,
+        **req.model_dump(exclude={"name", "provider", "contacts", "launch_at"}),
+    )
+    errors = sum(1 for c in contacts if c.intake == "invalid")
+    counters = {
+        "total": len(contacts),
+        "error_calls": errors,
+        "scheduled_calls": len(contacts) - errors,
+        "skipped": sum(1 for c in contacts if c.intake == "duplicate"),
+    }
+    cid = store.create_campaign(campaign, contacts, counters)
+    if cid != campaign.id:  # a repeated submit with the same idempotency key
+        return submit_summary(store, account_id, cid)
+    if start:
+        start_campaign(store, clock, providers, account_id, cid)
+    return submit_summary(store, account_id, cid)
+
+
+def submit_summary(store: Store, account_id: str, campaign_id: str) -> dict[str, Any]:
+    """Seed 003's 202 body plus ``status``."""
+    campaign, live = store.get_campaign(account_id, campaign_id)
+    scheduled = campaign.launch_at is not None
+    n = int(live.get("scheduled_calls", 0))
+    if live["status"] == "draft":
+        message = "Campaign created"
+    elif scheduled and campaign.launch_at is not None:
+        when = to_iso(campaign.launch_at) or ""
+        message = f"Scheduled {n} calls for {when[8:10]}/{when[5:7]}/{when[:4]} {when[11:16]}"
+    else:
+        message = "Campaign started successfully"
+    return {
+        "success": True,
+        "message": message,
+        "campaign_id": campaign_id,
+        "status": live["status"],
+        "scheduled": scheduled,
+        "launch_at": to_iso(campaign.launch_at),
+        "total_contacts": int(live.get("total", 0)),
+        "scheduled_calls": n,
+        "error_calls": int(live.get("error_calls", 0)),
+    }
+
+
+# --- start ---------------------------------------------------------------------------------------------------
+def _provider_or_none(store: Store, campaign: Campaign) -> ProviderConfig | None:
+    if not campaign.provider:
+        return None
+    try:
+        return store.get_provider(campaign.account_id, campaign.provider)
+    except Exception:
+        return None
+
+
+def start_checks(
+    store: Store, clock: Clock, providers: ProviderFactory, campaign: Campaign, live: dict[str, str]
+) -> ProviderConfig:
+    """Seed 000's checks in order: balance, group+provider, hourly quota (warning), connection test."""
+    account = store.get_account(campaign.account_id)
+    provider = _provider_or_none(store, campaign)
+    if provider is not None:
+        if account.available < reservation(provider.max_call_seconds, provider.price_per_minute):
+            raise InsufficientBalance()
+    elif account.available <= 0:
+        raise InsufficientBalance()
+    has_contacts = int(live.get("contacts_n", 0)) > 0 or bool(campaign.group_id)
+    if not has_contacts or provider is None or not provider.enabled or not provider.from_numbers:
+        raise NoGroupOrProvider()
+    now = clock.now_ms()
+    launch = campaign.launch_at or now
+    if provider.hourly_quota and keys.hour_start(launch) == keys.hour_start(now):
+        used, _ = store.provider_usage(campaign.account_id, provider.name, now)
+        if used >= provider.hourly_quota:
+            raise QuotaExceeded()
+    try:
+        providers.get(provider).test_connection()
+    except ConnectionFailed:
+        raise
+    except Exception:
+        raise ConnectionFailed() from None
+    return provider
+
+
+def start_campaign(
+    store: Store, clock: Clock, providers: ProviderFactory, account_id: str, campaign_id: str
+) -> dict[str, Any]:
+    """Start a draft campaign: checks, then a PENDING CampaignSchedule at launch time (seed 004 body)."""
+    campaign, live = store.get_campaign(account_id, campaign_id)
+    status = live["status"]
+    now = clock.now_ms()
+    if status == "scheduled":  # idempotent: the same schedule
+        sched = store.get_schedule(account_id, campaign_id)
+        if sched is None:
+            sched = _schedule(store, campaign, campaign.launch_at or now)
+        return _start_body(campaign, sched, now)
+    if status != "draft":
+        raise InvalidState(f"Campaign is not running (current state: {status})")
+    if campaign.launch_at is not None and campaign.launch_at < now - 1000:
+        raise InvalidRequest("Scheduled time is in the past")
+    start_checks(store, clock, providers, campaign, live)
+    ok, before = store.transition(account_id, campaign_id, ["draft"], "scheduled", "", now)
+    if not ok:
+        raise InvalidState(f"Campaign is not running (current state: {before})")
+    sched = _schedule(store, campaign, campaign.launch_at or now)
+    return _start_body(campaign, sched, now)
+
+
+def _schedule(store: Store, campaign: Campaign, start_at: int) -> CampaignSchedule:
+    sched = CampaignSchedule(
+        account_id=campaign.account_id,
+        campaign_id=campaign.id,
+        group_id=campaign.group_id,
+        provider=campaign.provider,
+        say=campaign.say,
+        audio=campaign.audio,
+        xml=campaign.xml,
+        start_at=start_at,
+    )
+    store.put_schedule(sched)
+    return sched
+
+
+def _start_body(campaign: Campaign, sched: CampaignSchedule, now: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "success": True,
+        "task_id": f"{campaign.id}@{sched.start_at}",
+        "campaign_id": campaign.id,
+        "status": "scheduled",
+    }
+    if sched.start_at > now + 1000:
+        when = to_iso(sched.start_at) or ""
+        body["message"] = f"Campaign scheduled for {when[:10]} {when[11:19]} UTC"
+        body["scheduled_time"] = when
+    else:
+        body["message"] = "Campaign execution started immediately"
+    return body
+
+
+# --- views ------------------------------------------------------------------------------------------------------
+COUNTER_FIELDS = (
+    "total",
+    "scheduled_calls",
+    "error_calls",
+    "scheduled",
+    "dialing",
+    "sent",
+    "delivered",
+    "failed",
+    "skipped",
+    "recalls",
+)
+
+
+def campaign_view(store: Store, account_id: str, campaign_id: str) -> dict[str, Any]:
+    campaign, live = store.get_campaign(account_id, campaign_id)
+    counters: dict[str, Any] = {name: int(live.get(name, 0)) for name in COUNTER_FIELDS}
+    counters["cost"] = format_money(int(live.get("cost", 0)))
+    return {
+        "id": campaign.id,
+        "account": campaign.account_id,
+        "name": campaign.name,
+        "status": live["status"],
+        "status_reason": live.get("status_reason") or None,
+        "provider": campaign.provider,
+        "launch_at": to_iso(campaign.launch_at),
+        "recall": campaign.recall,
+        "stagger_seconds": campaign.stagger_seconds,
+        "end_handle": campaign.end_handle,
+        "next_campaign_id": campaign.next_campaign_id,
+        "counters": counters,
+        "cost": counters["cost"],
+        "created_at": to_iso(int(live.get("created_at", 0))),
+        "updated_at": to_iso(int(live.get("updated_at", 0))),
+    }
+
+
+def attempt_row(att: CallAttempt) -> dict[str, Any]:
+    final = att.state in ("completed", "busy", "no-answer", "failed", "canceled", "skipped")
+    return {
+        "key": att.key,
+        "contact": att.contact,
+        "phone": att.phone,
+        "attempt": att.attempt,
+        "state": att.state.value,
+        "reason": att.reason or None,
+        "due_at": to_iso(att.due_at),
+        "placed_at": to_iso(att.placed_at),
+        "ended_at": to_iso(att.ended_at),
+        "sid": att.sid,
+        "outcome": att.state.value if final else None,
+        "answered_by": att.answered_by,
+        "duration_s": att.duration_s,
+        "cost": format_money(att.cost),
+    }
+
+
+def calls_view(store: Store, account_id: str, campaign_id: str) -> list[dict[str, Any]]:
+    store.get_campaign(account_id, campaign_id)
+    rows = [attempt_row(a) for a in store.campaign_attempts(account_id, campaign_id)]
+    return sorted(rows, key=lambda r: (r["contact"], r["attempt"]))

@@ -1,0 +1,505 @@
+"""The `dialer` command line (DESIGN §8). With --json a command prints exactly one JSON document on stdout;
+logs go to stderr. Exit 0 done, 1 refused by a rule, 2 usage error, 3 Redis unreachable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config import get_settings
+from config.logging import configure_logging
+from dialer.clock import SystemClock, to_iso
+from dialer.errors import DialerError, InvalidRequest, NotFound, RedisUnavailable
+from dialer.models import ProviderConfig, check_id
+from dialer.money import format_money, parse_money
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Outbound-call campaign engine.",
+)
+account_app = typer.Typer(no_args_is_help=True, help="Accounts and their balance.")
+provider_app = typer.Typer(no_args_is_help=True, help="Telephony providers of an account.")
+campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns: submit, start, inspect.")
+
+sim_app = typer.Typer(no_args_is_help=True, help="The built-in simulator provider.")
+app.add_typer(account_app, name="account")
+app.add_typer(provider_app, name="provider")
+app.add_typer(campaign_app, name="campaign")
+
+app.add_typer(sim_app, name="simulator")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+out = Console()
+err = Console(stderr=True)
+clock = SystemClock()
+
+
+# --- plumbing -----------------------------------------------------------------------------------------------
+class Ctx:
+    """Lazily connected store and provider factory (commands that need no Redis never connect)."""
+
+    def __init__(self) -> None:
+        self._store: Any = None
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from dialer.connection import connect
+            from dialer.store import Store
+
+            self._store = Store(connect())
+        return self._store
+
+    @property
+    def providers(self) -> Any:
+        from dialer.providers import ProviderFactory
+
+        return ProviderFactory(self.store.r, clock)
+
+
+ctx = Ctx()
+
+
+def emit(data: Any, as_json: bool, human: Any = None) -> None:
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+    elif human is not None:
+        out.print(human)
+    elif isinstance(data, dict):
+        table = Table(show_header=False, box=None)
+        for k, v in data.items():
+            table.add_row(f"[bold]{k}[/bold]", json.dumps(v) if isinstance(v, dict | list) else str(v))
+        out.print(table)
+    else:
+        out.print(data)
+
+
+def _account_of(campaign_id: str) -> str:
+    return str(ctx.store.campaign_account(campaign_id))
+
+
+# --- dev / demo ----------------------------------------------------------------------------------------------
+@app.command()
+def dev(
+    processes: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
+) -> None:
+    """Embedded Redis + worker + scheduler in one process tree, until Ctrl-C."""
+    from dialer.devstack import DevStack
+
+    settings = get_settings()
+    stop = {"now": False}
+
+    def on_signal(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        with DevStack(settings, processes=processes, threads=threads) as stack:
+            err.print(
+                f"[green]dialer dev[/green]: Redis {stack.url} (also in {settings.var_dir}/redis.url); "
+                "worker and scheduler running. Ctrl-C stops."
+            )
+            while not stop["now"]:
+                failed = stack.failed_child()
+                if failed:
+                    raise DialerError(failed)
+                time.sleep(0.2)
+    except RuntimeError as exc:
+        raise DialerError(str(exc)) from None
+
+
+DEMO_NAMES = ["Ana", "Luis", "Marta", "Jorge", "Lucía", "Pablo", "Elena", "Diego", "Sara", "Hugo"]
+
+
+def demo_campaign() -> dict[str, Any]:
+    """~20 contacts covering every simulator outcome (by last digit), a short recall, a template."""
+    contacts = []
+    for i in range(20):
+        phone = f"+3460010{i // 10}00{i % 10}"
+        contacts.append(
+            {"phone": phone, "first_name": DEMO_NAMES[i % 10], "custom_fields": {"lead_id": f"L-{1000 + i}"}}
+        )
+    return {
+        "name": "Demo: spring offer",
+        "contacts": contacts,
+        "say": "Hello {{first_name}}, this is a reminder about your offer {{custom_fields.lead_id}}.",
+        "recall": [0.1],
+        "idempotency_key": None,
+    }
+
+
+@app.command()
+def demo(timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300) -> None:
+    """The dev stack, a sample account with a simulator provider and a 20-contact campaign, live progress."""
+    from dialer.campaigns import submit
+    from dialer.connection import connect
+    from dialer.devstack import DevStack, live_url_file
+    from dialer.store import Store
+    from dialer.watch import summary_table, watch
+
+    settings = get_settings()
+    running = None if settings.redis_url else live_url_file(settings)
+    stack = None
+    try:
+        if running:
+            err.print(f"using the running dev stack at {running}")
+            url = running
+        else:
+            stack = DevStack(settings, log_to_files=True).__enter__()
+            url = stack.url
+            err.print(
+                f"started Redis ({url}), a worker and the scheduler; their logs are in {settings.var_dir}/"
+            )
+        store = Store(connect(url))
+        account_id = "demo"
+        try:
+            store.get_account(account_id)
+        except NotFound:
+            store.create_account(account_id, "Demo account", parse_money("100.00"), "ES", clock.now_ms())
+        store.put_provider(
+            ProviderConfig(
+                account_id=account_id,
+                name="sim",
+                kind="simulator",
+                from_numbers=["+34911234567"],
+                calls_per_second=4,
+                max_concurrent=10,
+                price_per_minute=parse_money("0.02"),
+                sim={"ring_s": 1.0, "talk_min_s": 1.0, "talk_max_s": 2.0, "no_answer_s": 2.0},
+            )
+        )
+        from dialer.providers import ProviderFactory
+
+        res = submit(store, clock, ProviderFactory(store.r, clock), account_id, demo_campaign(), start=True)
+        cid = res["campaign_id"]
+        err.print(
+            f"campaign {cid}: {res['total_contacts']} contacts, recall after 6 s for no-answer/busy/"
+            f"failed/machine; follow it with `dialer watch {cid}`"
+        )
+        view = watch(store, account_id, cid, timeout_s=timeout)
+        out.print(summary_table(store, account_id, cid))
+        if view["status"] != "completed":
+            raise DialerError(
+                f"the demo campaign did not complete in {timeout:.0f}s (status {view['status']})"
+            )
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+@app.command("watch")
+def watch_cmd(campaign_id: str) -> None:
+    """Live progress (dialled / answered / failed / pending) until the campaign ends."""
+    from dialer.watch import summary_table, watch
+
+    account_id = _account_of(campaign_id)
+    watch(ctx.store, account_id, campaign_id)
+    out.print(summary_table(ctx.store, account_id, campaign_id))
+
+
+# --- accounts ---------------------------------------------------------------------------------------------------
+def account_view(account_id: str) -> dict[str, Any]:
+    acc = ctx.store.get_account(account_id)
+    return {
+        "id": acc.id,
+        "name": acc.name,
+        "balance": format_money(acc.balance),
+        "reserved": format_money(acc.reserved),
+        "available": format_money(acc.available),
+        "default_region": acc.default_region,
+    }
+
+
+@account_app.command("create")
+def account_create(
+    account_id: Annotated[str, typer.Argument(metavar="ID")],
+    balance: Annotated[str, typer.Option(help="Starting balance, e.g. 50.00")] = "0",
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    region: Annotated[str | None, typer.Option(help="Default region for numbers without +, e.g. ES.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an account; prints its API key once."""
+    check_id(account_id, "id")
+    units = parse_money(balance, "balance")
+    if units < 0:
+        raise InvalidRequest("balance: must not be negative")
+    if region and not region.isalpha():
+        raise InvalidRequest(f"region: not a region code: {region!r}")
+    api_key = ctx.store.create_account(
+        account_id, name or account_id, units, region.upper() if region else None, clock.now_ms()
+    )
+    emit({"id": account_id, "api_key": api_key}, as_json)
+
+
+@account_app.command("show")
+def account_show(account_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
+    """Balance, reserved (held for live calls) and available."""
+    emit(account_view(account_id), as_json)
+
+
+@account_app.command("topup")
+def account_topup(
+    account_id: Annotated[str, typer.Argument(metavar="ID")], amount: str, as_json: JsonOpt = False
+) -> None:
+    """Add money to an account."""
+    units = parse_money(amount, "amount")
+    if units <= 0:
+        raise InvalidRequest("amount: must be greater than 0")
+    ctx.store.topup(account_id, units)
+    emit(account_view(account_id), as_json)
+
+
+# --- providers --------------------------------------------------------------------------------------------------
+def _secret(auth_token: str | None, auth_token_env: str | None) -> str | None:
+    if auth_token == "-":
+        return sys.stdin.readline().strip() or None
+    if auth_token is not None:
+        raise InvalidRequest(
+            "--auth-token: secrets are never taken on the command line; use '-' (stdin) "
+            "or --auth-token-env VAR"
+        )
+    if auth_token_env:
+        value = os.environ.get(auth_token_env)
+        if not value:
+            raise InvalidRequest(f"--auth-token-env: environment variable {auth_token_env} is not set")
+        return value
+    return None
+
+
+def provider_view(account_id: str, name: str) -> dict[str, Any]:
+    from dialer import keys
+
+    cfg = ctx.store.get_provider(account_id, name)
+    now = clock.now_ms()
+    used, live = ctx.store.provider_usage(account_id, name, now)
+    return {
+        "account": account_id,
+        "name": name,
+        "kind": cfg.kind,
+        "enabled": cfg.enabled,
+        "from": cfg.from_numbers,
+        "hourly_quota": cfg.hourly_quota,
+        "cps": cfg.calls_per_second,
+        "max_concurrent": cfg.max_concurrent,
+        "price_per_minute": format_money(cfg.price_per_minute),
+        "max_call_seconds": cfg.max_call_seconds,
+        "quota_used": used,
+        "quota_remaining": (max(0, cfg.hourly_quota - used) if cfg.hourly_quota else None),
+        "quota_resets_at": to_iso(keys.hour_start(now) + 3_600_000),
+        "live_calls": live,
+        "account_sid": cfg.account_sid,
+        "api_base": cfg.api_base,
+        "sim": cfg.sim if cfg.kind == "simulator" else None,
+    }
+
+
+@provider_app.command("add")
+def provider_add(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    kind: Annotated[str, typer.Option(help="simulator | twilio")] = "simulator",
+    from_: Annotated[
+        list[str], typer.Option("--from", help="Caller id(s) in E.164; repeat for several.")
+    ] = [],  # noqa: B006
+    hourly_quota: Annotated[int | None, typer.Option(min=1, help="Calls per clock hour (UTC).")] = None,
+    cps: Annotated[float, typer.Option(min=0.001, help="Calls per second.")] = 1.0,
+    max_concurrent: Annotated[int, typer.Option(min=1, help="Live calls at once.")] = 10,
+    price_per_minute: Annotated[str, typer.Option(help="Price of a started minute.")] = "0.02",
+    max_call_seconds: Annotated[
+        int, typer.Option(min=1, help="Longest call (reserved before dialing).")
+    ] = 600,
+    account_sid: Annotated[str | None, typer.Option(help="Twilio account SID.")] = None,
+    auth_token: Annotated[
+        str | None, typer.Option(help="'-' reads the Twilio auth token from stdin.")
+    ] = None,
+    auth_token_env: Annotated[
+        str | None, typer.Option(help="Read the auth token from this variable.")
+    ] = None,
+    api_base: Annotated[str | None, typer.Option(help="Twilio API base URL (tests: a local fake).")] = None,
+    sim: Annotated[list[str], typer.Option(help="Simulator option KEY=VALUE; repeat.")] = [],  # noqa: B006
+    as_json: JsonOpt = False,
+) -> None:
+    """Add (or replace) a provider of an account."""
+    from dialer.phones import InvalidNumber, normalize
+    from dialer.telephony.simulator import parse_sim_options
+
+    ctx.store.require_account(account_id)
+    check_id(name, "name")
+    if kind not in ("simulator", "twilio"):
+        raise InvalidRequest(f"--kind: must be simulator or twilio, not {kind!r}")
+    if kind == "twilio":
+        raise InvalidRequest("--kind: twilio is not available yet in this version; use simulator")
+    if not from_:
+        raise InvalidRequest("--from: at least one caller id is required")
+    numbers = []
+    for n in from_:
+        try:
+            numbers.append(normalize(n))
+        except InvalidNumber as exc:
+            raise InvalidRequest(f"--from: {n}: {exc}") from None
+    cfg = ProviderConfig(
+        account_id=account_id,
+        name=name,
+        kind=kind,
+        from_numbers=numbers,
+        hourly_quota=hourly_quota,
+        calls_per_second=cps,
+        max_concurrent=max_concurrent,
+        price_per_minute=parse_money(price_per_minute, "price_per_minute"),
+        max_call_seconds=max_call_seconds,
+        account_sid=account_sid,
+        auth_token=_secret(auth_token, auth_token_env),
+        api_base=api_base,
+        sim=parse_sim_options(sim) if kind == "simulator" else {},
+    )
+    ctx.store.put_provider(cfg)
+    emit(provider_view(account_id, name), as_json)
+
+
+@provider_app.command("show")
+def provider_show(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Limits, quota used this hour, live calls (secrets are never shown)."""
+    emit(provider_view(account_id, name), as_json)
+
+
+@provider_app.command("test")
+def provider_test(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The connection test of the start checks."""
+    from dialer.errors import ConnectionFailed
+
+    cfg = ctx.store.get_provider(account_id, name)
+    try:
+        ctx.providers.get(cfg).test_connection()
+    except ConnectionFailed:
+        raise
+    except Exception:
+        raise ConnectionFailed() from None
+    emit({"success": "Connection OK"}, as_json)
+
+
+# --- campaigns ---------------------------------------------------------------------------------------------------
+@campaign_app.command("submit")
+def campaign_submit(
+    file: Annotated[Path, typer.Argument(metavar="FILE.json", help="Campaign JSON ('-' reads stdin).")],
+    account: Annotated[str, typer.Option("--account", help="Account id.")],
+    start: Annotated[bool, typer.Option("--start", help="Run the start checks and schedule it now.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Store a campaign (draft); with --start, start it. Prints {"campaign_id", ...}."""
+    from dialer.campaigns import submit
+
+    text = sys.stdin.read() if str(file) == "-" else _read(file)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{file}: not valid JSON: {exc}") from None
+    res = submit(ctx.store, clock, ctx.providers, account, data, start=start)
+    emit(res, as_json, None if as_json else _summary_line(res))
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text()
+    except OSError as exc:
+        raise InvalidRequest(f"{file}: {exc.strerror}") from None
+
+
+def _summary_line(res: dict[str, Any]) -> str:
+    return (
+        f"campaign {res['campaign_id']}: {res['status']} — {res['message']} "
+        f"({res['scheduled_calls']} calls, {res['error_calls']} refused)"
+    )
+
+
+@campaign_app.command("start")
+def campaign_start(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Run the start checks (balance, group+provider, quota, connection) and schedule the campaign."""
+    from dialer.campaigns import start_campaign
+
+    account_id = _account_of(campaign_id)
+    emit(start_campaign(ctx.store, clock, ctx.providers, account_id, campaign_id), as_json)
+
+
+@campaign_app.command("show")
+def campaign_show(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Status and counters."""
+    from dialer.campaigns import campaign_view
+
+    emit(campaign_view(ctx.store, _account_of(campaign_id), campaign_id), as_json)
+
+
+@campaign_app.command("calls")
+def campaign_calls(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """One row per attempt, ordered by contact then attempt."""
+    from dialer.campaigns import calls_view
+
+    rows = calls_view(ctx.store, _account_of(campaign_id), campaign_id)
+    table = Table()
+    for col in ("key", "phone", "attempt", "state", "due_at", "placed_at", "sid", "outcome", "cost"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            *(
+                str(r[c] or "")
+                for c in ("key", "phone", "attempt", "state", "due_at", "placed_at", "sid", "outcome", "cost")
+            )
+        )
+    emit(rows, as_json, table)
+
+
+# --- simulator -------------------------------------------------------------------------------------------------
+@sim_app.command("dials")
+def simulator_dials(
+    campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every dial the simulator received, in order (attempt key, number, time): count duplicates with it."""
+    from dialer.telephony.simulator import sim_dials
+
+    rows = sim_dials(ctx.store.r, campaign)
+    table = Table()
+    for col in ("key", "campaign_id", "number", "from", "at", "sid"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("key", "campaign_id", "number", "from", "at", "sid")))
+    emit(rows, as_json, table)
+
+
+# --- entry point ----------------------------------------------------------------------------------------------
+def _fail(code: int, key: str, message: str) -> None:
+    if "--json" in sys.argv:
+        print(json.dumps({key: message}))
+    else:
+        err.print(f"[red]{key}[/red]: {message}")
+    sys.exit(code)
+
+
+def main() -> None:
+    configure_logging(get_settings())
+    try:
+        app()  # standalone: usage errors exit 2 with the usage text
+    except DialerError as exc:
+        _fail(1, exc.key, exc.message)
+    except RedisUnavailable as exc:
+        _fail(3, "error", str(exc))

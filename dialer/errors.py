@@ -1,0 +1,62 @@
+"""One exception base; each error carries the user's message (seed wording where a seed has one)."""
+
+from __future__ import annotations
+
+
+class DialerError(Exception):
+    """A refusal by a rule: exit 1 on the CLI, 4xx on HTTP."""
+
+    http_status = 400
+    key = "error"  # seed 000: {"error": ...} or {"warning": ...}
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(DialerError):
+    """Bad input; the message names the field (``contacts.3.phone: ...``)."""
+
+
+class NotFound(DialerError):
+    http_status = 404
+
+
+class Conflict(DialerError):
+    http_status = 409
+
+
+class InsufficientBalance(DialerError):
+    http_status = 401
+
+    def __init__(self, message: str = "Insufficient balance") -> None:
+        super().__init__(message)
+
+
+class NoGroupOrProvider(DialerError):
+    http_status = 401
+
+    def __init__(self, message: str = "Campaign has no group or provider") -> None:
+        super().__init__(message)
+
+
+class QuotaExceeded(DialerError):
+    key = "warning"
+
+    def __init__(self, message: str = "Hourly quota crossed") -> None:
+        super().__init__(message)
+
+
+class ConnectionFailed(DialerError):
+    http_status = 401
+
+    def __init__(self, message: str = "Connection Failed. Please check your with administrator") -> None:
+        super().__init__(message)
+
+
+class InvalidState(DialerError):
+    """A command not allowed in the campaign's current state."""
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached (exit 3 with a hint)."""

@@ -1,0 +1,144 @@
+"""Every Redis key name, built in one place (never as string literals elsewhere).
+
+Keys of one account share the hash tag ``{a:ID}`` so one Lua script may touch its balance, its providers'
+counters, its campaigns and attempts. The work queues (due/leased/live sorted sets) are global, in
+``{q}``. A *ref* names an attempt across accounts: ``ACCOUNT|ATTEMPT_KEY``; an attempt key is
+``CAMPAIGN:CONTACT_INDEX:N`` (stable, user-visible, never the phone number).
+"""
+
+from __future__ import annotations
+
+P = "d"
+
+
+def _a(account_id: str) -> str:
+    return f"{P}:{{a:{account_id}}}"
+
+
+# --- global -------------------------------------------------------------------------------------------
+ACCOUNTS = f"{P}:accounts"  # set of account ids
+CAMPAIGN_INDEX = f"{P}:campaigns"  # hash campaign id -> account id
+DUE = f"{P}:{{q}}:due"  # zset ref -> due_at_ms
+LEASED = f"{P}:{{q}}:leased"  # zset ref -> lease_until_ms
+SCHED_DUE = f"{P}:{{q}}:sched:due"  # zset "ACCOUNT|CAMPAIGN" -> start_at_ms
+SCHED_LEASED = f"{P}:{{q}}:sched:leased"
+LIVE = f"{P}:{{q}}:live"  # zset ref -> ms by which the call must be over
+SIM_EVENTS = f"{P}:{{q}}:sim:events"  # zset sid -> ms the simulated outcome happens
+SIM_EVENTS_LEASED = f"{P}:{{q}}:sim:events:leased"
+SIM_DIALS = f"{P}:sim:dials"  # list of JSON rows, in dial order
+SIM_NUMBERS = f"{P}:sim:numbers"  # hash number -> times dialled
+
+
+def sim_call(sid: str) -> str:
+    return f"{P}:sim:call:{sid}"
+
+
+def sim_campaign_dials(campaign_id: str) -> str:
+    return f"{P}:sim:dials:{campaign_id}"
+
+
+def dramatiq_messages(queue: str) -> str:
+    """The Redis broker's hash of enqueued (not yet acked) messages of a queue."""
+    return f"dramatiq:{queue}.msgs"
+
+
+# --- per account ----------------------------------------------------------------------------------------
+def account(account_id: str) -> str:
+    return f"{_a(account_id)}:account"
+
+
+def account_waiting(account_id: str) -> str:
+    """Refs waiting for a reservation to be settled (money outstanding)."""
+    return f"{_a(account_id)}:waiting"
+
+
+def providers(account_id: str) -> str:
+    return f"{_a(account_id)}:providers"
+
+
+def provider(account_id: str, name: str) -> str:
+    return f"{_a(account_id)}:provider:{name}"
+
+
+def provider_state(account_id: str, name: str) -> str:
+    """Hash: next_slot_ms (pace), live (calls up)."""
+    return f"{_a(account_id)}:provider:{name}:state"
+
+
+def provider_waiting(account_id: str, name: str) -> str:
+    """Refs waiting for a concurrent-call slot of the provider."""
+    return f"{_a(account_id)}:provider:{name}:waiting"
+
+
+def provider_quota(account_id: str, name: str, hour_ms: int) -> str:
+    """Calls placed in the UTC hour starting at hour_ms."""
+    return f"{_a(account_id)}:provider:{name}:quota:{hour_ms}"
+
+
+def provider_quota_deferred(account_id: str, name: str, hour_ms: int) -> str:
+    """How many attempts were deferred into the hour starting at hour_ms (their rank spreads them)."""
+    return f"{_a(account_id)}:provider:{name}:deferred:{hour_ms}"
+
+
+def dnc(account_id: str) -> str:
+    return f"{_a(account_id)}:dnc"
+
+
+def account_campaigns(account_id: str) -> str:
+    return f"{_a(account_id)}:campaigns"  # zset campaign id -> created_at_ms
+
+
+def idempotency(account_id: str, key: str) -> str:
+    return f"{_a(account_id)}:idem:{key}"
+
+
+def campaign(account_id: str, campaign_id: str) -> str:
+    return f"{_a(account_id)}:c:{campaign_id}"
+
+
+def contacts(account_id: str, campaign_id: str) -> str:
+    return f"{_a(account_id)}:c:{campaign_id}:contacts"  # list of JSON contacts
+
+
+def campaign_attempts(account_id: str, campaign_id: str) -> str:
+    return f"{_a(account_id)}:c:{campaign_id}:attempts"  # zset attempt key -> contact*1000+n
+
+
+def campaign_parked(account_id: str, campaign_id: str) -> str:
+    return f"{_a(account_id)}:c:{campaign_id}:parked"  # zset ref -> due_at (campaign not running)
+
+
+def schedule(account_id: str, campaign_id: str) -> str:
+    return f"{_a(account_id)}:schedule:{campaign_id}"
+
+
+def attempt(account_id: str, key: str) -> str:
+    return f"{_a(account_id)}:att:{key}"
+
+
+# --- refs ------------------------------------------------------------------------------------------------
+def attempt_key(campaign_id: str, contact: int, n: int) -> str:
+    return f"{campaign_id}:{contact}:{n}"
+
+
+def parse_attempt_key(key: str) -> tuple[str, int, int]:
+    campaign_id, contact, n = key.rsplit(":", 2)
+    return campaign_id, int(contact), int(n)
+
+
+def ref(account_id: str, key: str) -> str:
+    return f"{account_id}|{key}"
+
+
+def parse_ref(value: str) -> tuple[str, str]:
+    account_id, _, key = value.partition("|")
+    return account_id, key
+
+
+def hour_start(ms: int) -> int:
+    return ms - ms % 3_600_000
+
+
+def sim_number_calls(number: str) -> str:
+    """zset sid -> started_at of the simulator's calls to one number (lookup by to + time window)."""
+    return f"{P}:sim:number:{number}"

@@ -1,0 +1,289 @@
+"""The dialer's nouns (DESIGN §4) and the campaign JSON it accepts (DESIGN §8)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from dialer.recall import parse_recall
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+NO_PHONE = "Each contact must have a non-empty phone field"
+
+
+def check_id(value: str, field: str) -> str:
+    from dialer.errors import InvalidRequest
+
+    if not re.match(ID_PATTERN, value or ""):
+        raise InvalidRequest(f"{field}: must be 1-64 letters, digits, '_', '.' or '-' (got {value!r})")
+    return value
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class ScheduleStatus(StrEnum):
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class AttemptState(StrEnum):
+    SCHEDULED = "scheduled"
+    CLAIMED = "claimed"
+    DIALING = "dialing"
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+
+
+FINAL_STATES = frozenset(
+    {
+        AttemptState.COMPLETED,
+        AttemptState.BUSY,
+        AttemptState.NO_ANSWER,
+        AttemptState.FAILED,
+        AttemptState.CANCELED,
+        AttemptState.SKIPPED,
+    }
+)
+LIVE_STATES = frozenset(
+    {AttemptState.DIALING, AttemptState.QUEUED, AttemptState.RINGING, AttemptState.IN_PROGRESS}
+)
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused: a typo such as ``recal`` must not drop a retry policy."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CallingHours(Strict):
+    start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(default="20:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+    weekdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, v: list[int]) -> list[int]:
+        if not v or any(d < 1 or d > 7 for d in v):
+            raise ValueError("weekdays are ISO numbers 1 (Monday) to 7 (Sunday), at least one")
+        return sorted(set(v))
+
+
+def _check_zone(v: str | None) -> str | None:
+    if v is None:
+        return v
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Europe/Madrid)") from None
+    return v
+
+
+class ContactIn(Strict):
+    """A contact as submitted (seed 003 fields plus ``params`` of the WhatsApp-style seed 001)."""
+
+    phone: str = Field(default="", validate_default=True)
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    company: str | None = None
+    job_title: str | None = None
+    address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    postal_code: str | None = None
+    timezone: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_term: str | None = None
+    utm_content: str | None = None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    params: list[str] = Field(default_factory=list)
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, v: Any) -> Any:
+        if v is None or (isinstance(v, str) and not v.strip()):
+            raise PydanticCustomError("phone_required", NO_PHONE)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        return v
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+
+class CampaignRequest(Strict):
+    """The campaign JSON (CLI file, client, message, HTTP): seed 003 body plus DESIGN §8 fields."""
+
+    name: str | None = Field(default=None, max_length=200)
+    provider: str | None = None
+    group_id: str | None = None
+    contacts: list[ContactIn] | None = None
+    launch_at: datetime | None = None
+    recall: list[float] = Field(default_factory=list)
+    say: str | None = None
+    audio: str | None = None
+    xml: str | None = None
+    language: str | None = None
+    voice: str | None = None
+    stagger_seconds: float | None = Field(default=None, gt=0, le=3600)
+    calling_hours: CallingHours | None = None
+    timezone: str | None = None
+    recall_on_machine: bool = True
+    end_handle: Literal["stop", "continue"] = "stop"
+    next_campaign_id: str | None = None
+    playbook_id: str | None = None
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+    @field_validator("recall", mode="before")
+    @classmethod
+    def _recall(cls, v: Any) -> list[float]:
+        try:
+            return parse_recall(v)
+        except ValueError as exc:
+            raise PydanticCustomError("recall", str(exc)) from None
+
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+    @model_validator(mode="after")
+    def _whole(self) -> CampaignRequest:
+        if self.contacts is not None and len(self.contacts) == 0:
+            raise PydanticCustomError("contacts", "contacts: at least one contact is required")
+        if self.contacts is None and not self.group_id:
+            raise PydanticCustomError("contacts", "contacts: a list of contacts (or a group_id) is required")
+        if not (self.say or self.audio or self.xml):
+            raise PydanticCustomError("message", "say: a message is required (say, audio or xml)")
+        return self
+
+
+class Contact(BaseModel):
+    """A stored contact: the submitted fields with ``phone`` in E.164 (or the intake error)."""
+
+    index: int
+    phone: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    intake: Literal["ok", "invalid", "duplicate"] = "ok"
+    intake_reason: str | None = None
+
+
+class Account(BaseModel):
+    id: str
+    name: str
+    api_key_hash: str
+    balance: int = 0
+    reserved: int = 0
+    default_region: str | None = None
+    created_at: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.reserved
+
+
+class ProviderConfig(BaseModel):
+    account_id: str
+    name: str
+    kind: Literal["simulator", "twilio"]
+    from_numbers: list[str]
+    hourly_quota: int | None = None
+    calls_per_second: float = 1.0
+    max_concurrent: int = 10
+    price_per_minute: int = 200  # units: 0.02
+    max_call_seconds: int = 600
+    enabled: bool = True
+    account_sid: str | None = None
+    auth_token: str | None = Field(default=None, repr=False)
+    api_base: str | None = None
+    sim: dict[str, Any] = Field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """Everything but secrets."""
+        return self.model_dump(exclude={"auth_token"})
+
+
+class Campaign(BaseModel):
+    id: str
+    account_id: str
+    name: str
+    provider: str | None
+    group_id: str | None = None
+    launch_at: int | None = None  # ms
+    recall: list[float] = Field(default_factory=list)
+    say: str | None = None
+    audio: str | None = None
+    xml: str | None = None
+    language: str | None = None
+    voice: str | None = None
+    stagger_seconds: float | None = None
+    calling_hours: CallingHours | None = None
+    timezone: str | None = None
+    recall_on_machine: bool = True
+    end_handle: Literal["stop", "continue"] = "stop"
+    next_campaign_id: str | None = None
+    playbook_id: str | None = None
+    idempotency_key: str | None = None
+    created_at: int = 0
+
+
+class CampaignSchedule(BaseModel):
+    """Seed 000's record: what the scheduler promotes at ``start_at``."""
+
+    account_id: str
+    campaign_id: str
+    group_id: str | None
+    provider: str | None
+    say: str | None
+    audio: str | None
+    xml: str | None
+    start_at: int
+    status: ScheduleStatus = ScheduleStatus.PENDING
+
+
+class CallAttempt(BaseModel):
+    key: str
+    account_id: str
+    campaign_id: str
+    contact: int
+    attempt: int
+    phone: str
+    due_at: int
+    state: AttemptState = AttemptState.SCHEDULED
+    reason: str | None = None
+    sid: str | None = None
+    dial_token: str | None = None
+    from_number: str | None = None
+    answered_by: str | None = None
+    duration_s: int | None = None
+    cost: int = 0
+    reserved: int = 0
+    error_code: str | None = None
+    first_at: int | None = None  # the contact's first call time (recall offsets count from it)
+    placed_at: int | None = None
+    dialing_at: int | None = None
+    ended_at: int | None = None

@@ -1,0 +1,44 @@
+"""Money as integers of 1/10,000 of the currency unit (DESIGN §10): exact, never floats."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+
+UNITS_PER_CURRENCY = 10_000
+
+
+def parse_money(value: str | int | float | Decimal, field: str = "amount") -> int:
+    """Parse a decimal amount to units; more than 4 decimals is refused, never rounded."""
+    from dialer.errors import InvalidRequest
+
+    try:
+        dec = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidRequest(f"{field}: not a decimal amount: {value!r}") from None
+    if not dec.is_finite():
+        raise InvalidRequest(f"{field}: not a decimal amount: {value!r}")
+    units = dec * UNITS_PER_CURRENCY
+    if units != units.to_integral_value():
+        raise InvalidRequest(f"{field}: at most 4 decimals are allowed: {value}")
+    return int(units)
+
+
+def format_money(units: int) -> str:
+    """Units as a decimal string with at least 2 decimals: 498000 -> "49.80", 135 -> "0.0135"."""
+    dec = Decimal(units) / UNITS_PER_CURRENCY
+    text = f"{dec:.4f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def call_cost(duration_s: int, price_per_minute: int) -> int:
+    """Cost of a call: every started minute at the provider's price; 0 s costs nothing."""
+    if duration_s <= 0:
+        return 0
+    return math.ceil(duration_s / 60) * price_per_minute
+
+
+def reservation(max_call_seconds: int, price_per_minute: int) -> int:
+    """What one dial reserves: the cost of a call of maximum length."""
+    return call_cost(max_call_seconds, price_per_minute)

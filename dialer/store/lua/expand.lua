@@ -1,0 +1,34 @@
+-- expand: writes one chunk of a campaign's first attempts (idempotent: applies only at the expected
+-- cursor, so a redelivered start_campaign resumes where the last run stopped).
+-- KEYS[1] campaign hash  KEYS[2] due zset  KEYS[3] campaign attempts zset  KEYS[4..] attempt hashes
+-- ARGV[1] now  ARGV[2] expected cursor  ARGV[3] new cursor  ARGV[4] '1' when this is the last chunk
+-- ARGV[5..] per attempt, 4 values: ref, due_at, order score, attempt JSON
+-- Returns {'ok'|'stale', campaign status}.
+local now = tonumber(ARGV[1])
+local cursor = redis.call('HGET', KEYS[1], 'expand_cursor') or '0'
+if cursor ~= ARGV[2] then
+  return {'stale', redis.call('HGET', KEYS[1], 'status') or ''}
+end
+local created = 0
+local n = (#ARGV - 4) / 4
+for i = 0, n - 1 do
+  local base = 5 + i * 4
+  local h = KEYS[4 + i]
+  if redis.call('EXISTS', h) == 0 then
+    local fields = cjson.decode(ARGV[base + 3])
+    for k, v in pairs(fields) do
+      if v ~= cjson.null then redis.call('HSET', h, k, tostring(v)) end
+    end
+    redis.call('ZADD', KEYS[2], ARGV[base + 1], ARGV[base])
+    redis.call('ZADD', KEYS[3], ARGV[base + 2], fields['key'])
+    created = created + 1
+  end
+end
+redis.call('HINCRBY', KEYS[1], 'scheduled', created)
+redis.call('HSET', KEYS[1], 'expand_cursor', ARGV[3])
+local status = redis.call('HGET', KEYS[1], 'status') or ''
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], 'expanded', '1')
+  status = maybe_complete(KEYS[1], now)
+end
+return {'ok', status}

@@ -1,0 +1,43 @@
+-- lib: helpers prepended to every script of the store (Redis 6.2 Lua has no modules).
+-- Callers pass every key through KEYS and the time through ARGV (scripts never call TIME).
+
+-- Completes (or stops) a campaign whose every contact is final: nothing scheduled, nothing live,
+-- expansion done, and `end_handle` not `continue`. Returns the campaign's status after the check.
+local function maybe_complete(campaign, now)
+  local c = redis.call('HMGET', campaign, 'status', 'expanded', 'scheduled', 'dialing', 'end_handle')
+  local status = c[1]
+  if (status == 'running' or status == 'stopping') and c[2] == '1'
+      and tonumber(c[3] or '0') <= 0 and tonumber(c[4] or '0') <= 0 and c[5] ~= 'continue' then
+    local final = 'completed'
+    if status == 'stopping' then final = 'stopped' end
+    redis.call('HSET', campaign, 'status', final, 'status_reason', '', 'updated_at', now)
+    return final
+  end
+  if status == 'stopping' and tonumber(c[4] or '0') <= 0 then
+    redis.call('HSET', campaign, 'status', 'stopped', 'status_reason', '', 'updated_at', now)
+    return 'stopped'
+  end
+  return status or ''
+end
+
+-- Moves up to `n` refs (n < 0: all) from a waiting set back into due at `now`.
+local function wake(waiting, due, now, n)
+  local refs
+  if n < 0 then
+    refs = redis.call('ZRANGE', waiting, 0, -1)
+  else
+    refs = redis.call('ZRANGE', waiting, 0, n - 1)
+  end
+  for _, r in ipairs(refs) do
+    redis.call('ZREM', waiting, r)
+    redis.call('ZADD', due, now, r)
+  end
+  return #refs
+end
+
+local function is_member(csv, value)
+  for item in string.gmatch(csv, '[^,]+') do
+    if item == value then return true end
+  end
+  return false
+end

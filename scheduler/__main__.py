@@ -1,0 +1,59 @@
+"""``python -m scheduler``: APScheduler, one tick per ``DIALER_SCHEDULER_TICK_S`` (default 1 s)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from config import get_settings
+from config.logging import configure_logging
+from dialer.clock import SystemClock
+from dialer.connection import connect
+from dialer.errors import RedisUnavailable
+from dialer.store import Store
+from scheduler import ActorSender, tick
+
+log = structlog.get_logger("scheduler")
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings)
+    try:
+        store = Store(connect(settings=settings))
+    except RedisUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    sender = ActorSender()
+    clock = SystemClock()
+
+    def run_tick() -> None:
+        try:
+            res = tick(store, settings, clock.now_ms(), sender)
+        except Exception:
+            log.exception("tick_failed")
+            return
+        if res.schedules or res.attempts or res.events or res.released or res.lost:
+            log.debug("tick", **vars(res))
+
+    sched = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
+    sched.add_job(run_tick, "interval", seconds=settings.scheduler_tick_s, id="tick")
+
+    def stop(*_: Any) -> None:
+        sched.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info("scheduler_started", tick_s=settings.scheduler_tick_s)
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        sched.start()
+    log.info("scheduler_stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Test fixtures build the real thing: one embedded Redis per test session, a real Dramatiq worker and a
+scheduler thread; tests use unique ids instead of flushing anything."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from dialer.embedded import EmbeddedRedis
+
+_server: EmbeddedRedis | None = None
+T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the session's Redis before anything imports the actors (they bind the broker at import)."""
+    global _server
+    if os.environ.get("DIALER_TEST_REDIS_URL"):
+        os.environ["DIALER_REDIS_URL"] = os.environ["DIALER_TEST_REDIS_URL"]
+        return
+    var = Path(tempfile.mkdtemp(prefix="dialer-test-"))
+    _server = EmbeddedRedis(var, appendfsync="no")
+    os.environ["DIALER_REDIS_URL"] = _server.start()
+    os.environ["DIALER_VAR_DIR"] = str(var)
+    os.environ.setdefault("DIALER_LOG_FORMAT", "json")
+    os.environ.setdefault("DIALER_LOG_LEVEL", "WARNING")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _server is not None:
+        _server.stop()
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll until ``predicate()`` is truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def uid(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return os.environ["DIALER_REDIS_URL"]
+
+
+@pytest.fixture(scope="session")
+def client(redis_url: str) -> Any:
+    from dialer.connection import connect
+
+    return connect(redis_url)
+
+
+@pytest.fixture(scope="session")
+def store(client: Any) -> Any:
+    from dialer.store import Store
+
+    return Store(client)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Any:
+    from config import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def engine(store: Any, client: Any, settings: Any) -> Any:
+    from dialer.clock import SystemClock
+    from dialer.engine import Engine
+    from dialer.providers import ProviderFactory
+
+    clock = SystemClock()
+    return Engine(store, clock, ProviderFactory(client, clock), settings)
+
+
+@pytest.fixture(scope="session")
+def stack(store: Any, settings: Any) -> Iterator[Any]:
+    """A real Dramatiq worker (8 threads) and a scheduler thread ticking every 50 ms."""
+    import dramatiq
+
+    import actors
+    from dialer.clock import SystemClock
+    from scheduler import ActorSender, tick
+
+    worker = dramatiq.Worker(actors.broker, worker_threads=8, worker_timeout=100)
+    worker.start()
+    stop = threading.Event()
+    sender = ActorSender()
+    clock = SystemClock()
+
+    def loop() -> None:
+        while not stop.is_set():
+            tick(store, settings, clock.now_ms(), sender)
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=loop, name="scheduler", daemon=True)
+    thread.start()
+    yield worker
+    stop.set()
+    thread.join(5)
+    worker.stop()
+
+
+@pytest.fixture
+def account(store: Any) -> str:
+    from dialer.money import parse_money
+
+    account_id = uid("acc")
+    store.create_account(account_id, "Test", parse_money("1000.00"), "ES", int(time.time() * 1000))
+    return account_id
+
+
+def add_sim_provider(store: Any, account_id: str, name: str = "sim", **kw: Any) -> Any:
+    from dialer.models import ProviderConfig
+
+    sim = {"ring_s": 0.2, "talk_min_s": 0.2, "talk_max_s": 0.4, "no_answer_s": 0.5, **kw.pop("sim", {})}
+    cfg = ProviderConfig(
+        account_id=account_id,
+        name=name,
+        kind="simulator",
+        from_numbers=["+34911234567"],
+        calls_per_second=kw.pop("calls_per_second", 20.0),
+        sim=sim,
+        **kw,
+    )
+    store.put_provider(cfg)
+    return cfg
