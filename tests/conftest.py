@@ -91,9 +91,9 @@ def engine(store: Any, client: Any, settings: Any) -> Any:
     return Engine(store, clock, ProviderFactory(client, clock), settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(store: Any, settings: Any) -> Iterator[Any]:
-    """A real Dramatiq worker (8 threads) and a scheduler thread ticking every 50 ms."""
+    """A real Dramatiq worker (8 threads) and a scheduler thread ticking every 50 ms (per test module)."""
     import dramatiq
 
     import actors

@@ -1,0 +1,134 @@
+"""At-least-once delivery: every step is safe to run twice and to die at any line (DESIGN §6)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from conftest import add_sim_provider
+
+from config import Settings
+from dialer import keys
+from dialer.campaigns import campaign_view, submit
+from dialer.clock import FakeClock
+from dialer.engine import Engine, from_number
+from dialer.money import parse_money
+from dialer.providers import ProviderFactory
+from dialer.telephony.base import DialRequest
+from dialer.telephony.simulator import sim_dials
+
+
+def make_engine(store: Any, clock: FakeClock, lease_s: float = 60.0) -> Engine:
+    return Engine(store, clock, ProviderFactory(store.r, clock), Settings(lease_s=lease_s))
+
+
+def started(store: Any, engine: Engine, account: str, phones: list[str]) -> tuple[str, list[str]]:
+    """A campaign started now and expanded (no scheduler involved); returns its id and attempt refs."""
+    body = {"contacts": [{"phone": p} for p in phones], "say": "hi", "recall": [0.05]}
+    cid = submit(store, engine.clock, engine.providers, account, body, start=True)["campaign_id"]
+    engine.start_campaign(account, cid)
+    return cid, [keys.ref(account, a.key) for a in store.campaign_attempts(account, cid)]
+
+
+def run_concurrently(n: int, fn: Any) -> list[Any]:
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def body(i: int) -> None:
+        barrier.wait()
+        results[i] = fn()
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_place_call_run_eight_times_at_once_dials_once(store: Any, account: str) -> None:
+    """Eight deliveries of the same place_call message, in eight threads at once: one dial."""
+    add_sim_provider(store, account)
+    engine = make_engine(store, FakeClock())
+    cid, refs = started(store, engine, account, ["+34600000001"])
+    results = run_concurrently(8, lambda: engine.place_call(refs[0]))
+    assert results.count("dialed") == 1
+    assert len(sim_dials(store.r, cid)) == 1
+    # and once more, later: still one
+    assert engine.place_call(refs[0]) == "live"
+    assert len(sim_dials(store.r, cid)) == 1
+
+
+def test_start_campaign_twice_at_once_expands_each_contact_once(store: Any, account: str) -> None:
+    add_sim_provider(store, account)
+    engine = make_engine(store, FakeClock())
+    body = {"contacts": [{"phone": f"+3460000{i:04d}"} for i in range(2500)], "say": "hi"}
+    cid = submit(store, engine.clock, engine.providers, account, body, start=True)["campaign_id"]
+    run_concurrently(4, lambda: engine.start_campaign(account, cid))
+    attempts = store.campaign_attempts(account, cid)
+    assert len(attempts) == 2500
+    assert len({a.key for a in attempts}) == 2500
+    counters = campaign_view(store, account, cid)["counters"]
+    assert counters["scheduled"] == 2500
+    assert campaign_view(store, account, cid)["status"] == "running"
+
+
+def test_worker_dies_after_admission_before_dialing_then_the_attempt_is_dialled_once(
+    store: Any, account: str
+) -> None:
+    """Admitted (marked dialing) but the worker died before the provider call: after the lease, a
+    redelivery looks the call up, finds none, and dials exactly once."""
+    add_sim_provider(store, account)
+    clock = FakeClock()
+    engine = make_engine(store, clock, lease_s=5)
+    cid, refs = started(store, engine, account, ["+34600000002"])
+    att = store.get_attempt(*keys.parse_ref(refs[0]))
+    decision, _, _ = store.admit(att, "sim", "token-of-the-dead-worker", 1000, clock.now_ms(), 1000)
+    assert decision == "admit"
+    assert engine.place_call(refs[0]) == "busy"  # within the lease: someone may be dialling it
+    clock.advance(6)
+    assert engine.place_call(refs[0]) == "dialed"
+    assert engine.place_call(refs[0]) == "live"
+    assert len(sim_dials(store.r, cid)) == 1
+
+
+def test_worker_dies_after_the_provider_took_the_call_then_it_is_adopted_not_redialled(
+    store: Any, account: str
+) -> None:
+    """The provider placed the call but the worker died before recording it: reconciliation finds the
+    call by to + from + time and adopts it; the outcome then settles money exactly once."""
+    provider = add_sim_provider(
+        store, account, price_per_minute=parse_money("0.10"), sim={"talk_min_s": 30, "talk_max_s": 30}
+    )
+    clock = FakeClock()
+    engine = make_engine(store, clock, lease_s=5)
+    cid, refs = started(store, engine, account, ["+34600000003"])
+    balance_before = store.get_account(account).balance
+    att = store.get_attempt(*keys.parse_ref(refs[0]))
+    store.admit(att, "sim", "tok", 1000, clock.now_ms(), 1000)
+    sim = engine.providers.get(provider)
+    placed = sim.dial(
+        DialRequest(
+            ref=refs[0],
+            key=att.key,
+            campaign_id=cid,
+            to=att.phone,
+            from_=from_number(provider, att.contact),
+            twiml="<Response/>",
+            token="tok",
+        )
+    )
+    clock.advance(6)
+    assert engine.place_call(refs[0]) == "reconciled"
+    assert len(sim_dials(store.r, cid)) == 1
+    assert store.get_attempt(*keys.parse_ref(refs[0])).sid == placed.sid
+    clock.advance(40)  # the simulated call (30 s of talk: 1 started minute) is over
+    assert engine.sim_event(placed.sid) == "delivered"
+    assert engine.sim_event(placed.sid) == "stale"  # a repeated callback changes nothing
+    view = campaign_view(store, account, cid)
+    assert view["status"] == "completed"
+    assert view["counters"]["delivered"] == 1
+    assert view["cost"] == "0.10"
+    acc = store.get_account(account)
+    assert acc.balance == balance_before - parse_money("0.10")
+    assert acc.reserved == 0

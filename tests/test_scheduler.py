@@ -1,0 +1,124 @@
+"""The scheduler's claims: several replicas ticking at once never promote the same work twice."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from conftest import uid
+
+from config import Settings
+from dialer import keys
+from dialer.models import CallAttempt, CampaignSchedule
+from scheduler import tick
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, ...]] = []
+        self.lock = threading.Lock()
+
+    def _add(self, *item: str) -> None:
+        with self.lock:
+            self.sent.append(item)
+
+    def start_campaign(self, account_id: str, campaign_id: str) -> None:
+        self._add("start", account_id, campaign_id)
+
+    def place_call(self, ref: str) -> None:
+        self._add("call", ref)
+
+    def sim_event(self, sid: str) -> None:
+        self._add("event", sid)
+
+    def reconcile_call(self, ref: str) -> None:
+        self._add("reconcile", ref)
+
+
+def seed_due_work(
+    store: Any, n_attempts: int, n_schedules: int, due_ms: int
+) -> tuple[str, set[str], set[str]]:
+    account = uid("sch")
+    refs, schedules = set(), set()
+    for i in range(n_attempts):
+        att = CallAttempt(
+            key=keys.attempt_key("c" + account, i, 1),
+            account_id=account,
+            campaign_id="c" + account,
+            contact=i,
+            attempt=1,
+            phone="+34600000001",
+            due_at=due_ms,
+        )
+        store.r.hset(keys.attempt(account, att.key), mapping={"state": "scheduled", "key": att.key})
+        store.r.zadd(keys.DUE, {keys.ref(account, att.key): due_ms})
+        refs.add(keys.ref(account, att.key))
+    for i in range(n_schedules):
+        store.put_schedule(
+            CampaignSchedule(
+                account_id=account,
+                campaign_id=f"s{i}{account}",
+                group_id=None,
+                provider="sim",
+                say="hi",
+                audio=None,
+                xml=None,
+                start_at=due_ms,
+            )
+        )
+        schedules.add(f"s{i}{account}")
+    return account, refs, schedules
+
+
+def test_four_schedulers_ticking_at_once_promote_each_item_once(store: Any) -> None:
+    """300 due attempts and 20 due schedules, four scheduler threads racing: each is sent exactly once,
+    schedules go PENDING -> QUEUED and attempts scheduled -> claimed."""
+    now = int(time.time() * 1000)
+    account, refs, schedules = seed_due_work(store, 300, 20, now - 1)
+    rec = Recorder()
+    settings = Settings(claim_batch=10_000)
+    barrier = threading.Barrier(4)
+
+    def replica() -> None:
+        barrier.wait()
+        for _ in range(5):
+            tick(store, settings, now, rec)
+
+    threads = [threading.Thread(target=replica) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    calls = Counter(r for kind, r, *_ in rec.sent if kind == "call" and r in refs)
+    starts = Counter(item[2] for item in rec.sent if item[0] == "start" and item[1] == account)
+    assert set(calls) == refs and max(calls.values()) == 1
+    assert set(starts) == schedules and max(starts.values()) == 1
+    assert store.get_schedule(account, next(iter(schedules))).status.value == "QUEUED"
+    assert store.r.hget(keys.attempt(*keys.parse_ref(next(iter(refs)))), "state") == "claimed"
+
+
+def test_work_due_later_is_not_claimed_and_expired_leases_come_back(store: Any) -> None:
+    now = int(time.time() * 1000)
+    _account, refs, _ = seed_due_work(store, 3, 0, now + 60_000)
+    rec = Recorder()
+    settings = Settings(claim_batch=10_000, lease_s=30)
+    tick(store, settings, now, rec)
+    assert not [r for kind, r, *_ in rec.sent if r in refs]
+    tick(store, settings, now + 60_000, rec)
+    assert {r for kind, r, *_ in rec.sent if r in refs} == refs
+    rec.sent.clear()
+    tick(store, settings, now + 60_000 + 29_000, rec)  # leases still held: nothing again
+    assert not [r for kind, r, *_ in rec.sent if r in refs]
+    for _ in range(5):  # the worker never acked: handed out again (each tick releases up to 1,000 leases)
+        tick(store, settings, now + 60_000 + 31_000, rec)
+    assert {r for kind, r, *_ in rec.sent if r in refs} == refs
+
+
+def test_claims_are_bounded_by_room_in_the_queue(store: Any) -> None:
+    now = int(time.time() * 1000)
+    _account, _refs, _ = seed_due_work(store, 50, 0, now - 1)
+    rec = Recorder()
+    tick(store, Settings(claim_batch=10), now, rec)
+    assert len([r for kind, r, *_ in rec.sent if kind == "call"]) <= 10
