@@ -194,6 +194,10 @@ def start_campaign(
         if sched is None:
             sched = _schedule(store, campaign, campaign.launch_at or now)
         return _start_body(campaign, sched, now)
+    if status == "paused":  # start on a paused campaign resumes it where it stopped
+        from dialer.lifecycle import resume
+
+        return resume(store, clock, account_id, campaign_id)
     if status != "draft":
         raise InvalidState(f"Campaign is not running (current state: {status})")
     if campaign.launch_at is not None and campaign.launch_at < now - 1000:

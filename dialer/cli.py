@@ -33,11 +33,13 @@ provider_app = typer.Typer(no_args_is_help=True, help="Telephony providers of an
 campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns: submit, start, inspect.")
 
 sim_app = typer.Typer(no_args_is_help=True, help="The built-in simulator provider.")
+dnc_app = typer.Typer(no_args_is_help=True, help="Do-not-call list of an account.")
 app.add_typer(account_app, name="account")
 app.add_typer(provider_app, name="provider")
 app.add_typer(campaign_app, name="campaign")
 
 app.add_typer(sim_app, name="simulator")
+app.add_typer(dnc_app, name="dnc")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 out = Console()
@@ -306,65 +308,124 @@ def provider_view(account_id: str, name: str) -> dict[str, Any]:
     }
 
 
+def _numbers(values: list[str]) -> list[str]:
+    from dialer.phones import InvalidNumber, normalize
+
+    numbers = []
+    for n in values:
+        try:
+            numbers.append(normalize(n))
+        except InvalidNumber as exc:
+            raise InvalidRequest(f"--from: {n}: {exc}") from None
+    return numbers
+
+
+def _apply_provider_options(base: dict[str, Any], opts: dict[str, Any]) -> ProviderConfig:
+    """One builder for `provider add` (from defaults) and `provider update` (from the stored config)."""
+    from pydantic import ValidationError
+
+    from dialer.telephony.simulator import parse_sim_options
+
+    cfg = dict(base)
+    if opts["from_"]:
+        cfg["from_numbers"] = _numbers(opts["from_"])
+    for name, field in (
+        ("hourly_quota", "hourly_quota"),
+        ("cps", "calls_per_second"),
+        ("max_concurrent", "max_concurrent"),
+        ("max_call_seconds", "max_call_seconds"),
+        ("account_sid", "account_sid"),
+        ("api_base", "api_base"),
+        ("enabled", "enabled"),
+    ):
+        if opts.get(name) is not None:
+            cfg[field] = opts[name]
+    if opts["price_per_minute"] is not None:
+        cfg["price_per_minute"] = parse_money(opts["price_per_minute"], "price_per_minute")
+    secret = _secret(opts["auth_token"], opts["auth_token_env"])
+    if secret:
+        cfg["auth_token"] = secret
+    if cfg["kind"] == "simulator":
+        cfg["sim"] = parse_sim_options(opts["sim"], cfg.get("sim"))
+    if not cfg.get("from_numbers"):
+        raise InvalidRequest("--from: at least one caller id is required")
+    try:
+        return ProviderConfig.model_validate(cfg)
+    except ValidationError as exc:
+        from dialer.validation import describe
+
+        raise InvalidRequest(describe(exc)) from None
+
+
+FromOpt = Annotated[list[str], typer.Option("--from", help="Caller id(s) in E.164; repeat for several.")]
+QuotaOpt = Annotated[int | None, typer.Option(min=0, help="Calls per clock hour (UTC); 0 or unset = none.")]
+CpsOpt = Annotated[float | None, typer.Option(min=0.001, help="Calls per second (default 1).")]
+ConcOpt = Annotated[int | None, typer.Option(min=1, help="Live calls at once (default 10).")]
+PriceOpt = Annotated[str | None, typer.Option(help="Price of a started minute (default 0.02).")]
+MaxSecOpt = Annotated[
+    int | None, typer.Option(min=1, help="Longest call, reserved before dialing (default 600).")
+]
+SidOpt = Annotated[str | None, typer.Option(help="Twilio account SID.")]
+TokenOpt = Annotated[str | None, typer.Option(help="'-' reads the Twilio auth token from stdin.")]
+TokenEnvOpt = Annotated[str | None, typer.Option(help="Read the auth token from this environment variable.")]
+ApiBaseOpt = Annotated[str | None, typer.Option(help="Twilio API base URL (tests: a local fake).")]
+SimOpt = Annotated[list[str], typer.Option(help="Simulator option KEY=VALUE; repeat.")]
+
+
 @provider_app.command("add")
 def provider_add(
     account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
     name: Annotated[str, typer.Argument(metavar="NAME")],
     kind: Annotated[str, typer.Option(help="simulator | twilio")] = "simulator",
-    from_: Annotated[
-        list[str], typer.Option("--from", help="Caller id(s) in E.164; repeat for several.")
-    ] = [],  # noqa: B006
-    hourly_quota: Annotated[int | None, typer.Option(min=1, help="Calls per clock hour (UTC).")] = None,
-    cps: Annotated[float, typer.Option(min=0.001, help="Calls per second.")] = 1.0,
-    max_concurrent: Annotated[int, typer.Option(min=1, help="Live calls at once.")] = 10,
-    price_per_minute: Annotated[str, typer.Option(help="Price of a started minute.")] = "0.02",
-    max_call_seconds: Annotated[
-        int, typer.Option(min=1, help="Longest call (reserved before dialing).")
-    ] = 600,
-    account_sid: Annotated[str | None, typer.Option(help="Twilio account SID.")] = None,
-    auth_token: Annotated[
-        str | None, typer.Option(help="'-' reads the Twilio auth token from stdin.")
-    ] = None,
-    auth_token_env: Annotated[
-        str | None, typer.Option(help="Read the auth token from this variable.")
-    ] = None,
-    api_base: Annotated[str | None, typer.Option(help="Twilio API base URL (tests: a local fake).")] = None,
-    sim: Annotated[list[str], typer.Option(help="Simulator option KEY=VALUE; repeat.")] = [],  # noqa: B006
+    from_: FromOpt = [],  # noqa: B006
+    hourly_quota: QuotaOpt = None,
+    cps: CpsOpt = None,
+    max_concurrent: ConcOpt = None,
+    price_per_minute: PriceOpt = None,
+    max_call_seconds: MaxSecOpt = None,
+    account_sid: SidOpt = None,
+    auth_token: TokenOpt = None,
+    auth_token_env: TokenEnvOpt = None,
+    api_base: ApiBaseOpt = None,
+    sim: SimOpt = [],  # noqa: B006
     as_json: JsonOpt = False,
 ) -> None:
     """Add (or replace) a provider of an account."""
-    from dialer.phones import InvalidNumber, normalize
-    from dialer.telephony.simulator import parse_sim_options
-
     ctx.store.require_account(account_id)
     check_id(name, "name")
     if kind not in ("simulator", "twilio"):
         raise InvalidRequest(f"--kind: must be simulator or twilio, not {kind!r}")
     if kind == "twilio":
         raise InvalidRequest("--kind: twilio is not available yet in this version; use simulator")
-    if not from_:
-        raise InvalidRequest("--from: at least one caller id is required")
-    numbers = []
-    for n in from_:
-        try:
-            numbers.append(normalize(n))
-        except InvalidNumber as exc:
-            raise InvalidRequest(f"--from: {n}: {exc}") from None
-    cfg = ProviderConfig(
-        account_id=account_id,
-        name=name,
-        kind=kind,
-        from_numbers=numbers,
-        hourly_quota=hourly_quota,
-        calls_per_second=cps,
-        max_concurrent=max_concurrent,
-        price_per_minute=parse_money(price_per_minute, "price_per_minute"),
-        max_call_seconds=max_call_seconds,
-        account_sid=account_sid,
-        auth_token=_secret(auth_token, auth_token_env),
-        api_base=api_base,
-        sim=parse_sim_options(sim) if kind == "simulator" else {},
+    opts = dict(locals())
+    cfg = _apply_provider_options(
+        {"account_id": account_id, "name": name, "kind": kind, "from_numbers": []}, opts
     )
+    ctx.store.put_provider(cfg)
+    emit(provider_view(account_id, name), as_json)
+
+
+@provider_app.command("update")
+def provider_update(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="Take calls or not.")] = None,
+    from_: FromOpt = [],  # noqa: B006
+    hourly_quota: QuotaOpt = None,
+    cps: CpsOpt = None,
+    max_concurrent: ConcOpt = None,
+    price_per_minute: PriceOpt = None,
+    max_call_seconds: MaxSecOpt = None,
+    account_sid: SidOpt = None,
+    auth_token: TokenOpt = None,
+    auth_token_env: TokenEnvOpt = None,
+    api_base: ApiBaseOpt = None,
+    sim: SimOpt = [],  # noqa: B006
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a provider's limits, caller ids, credentials or simulator options; enable or disable it."""
+    current = ctx.store.get_provider(account_id, name)
+    cfg = _apply_provider_options(current.model_dump(), dict(locals()))
     ctx.store.put_provider(cfg)
     emit(provider_view(account_id, name), as_json)
 
@@ -441,6 +502,42 @@ def campaign_start(campaign_id: str, as_json: JsonOpt = False) -> None:
     emit(start_campaign(ctx.store, clock, ctx.providers, account_id, campaign_id), as_json)
 
 
+def _control(command: str, campaign_id: str, as_json: bool) -> None:
+    from dialer import lifecycle
+
+    fn = {
+        "pause": lifecycle.pause,
+        "resume": lifecycle.resume,
+        "stop": lifecycle.stop,
+        "cancel": lifecycle.cancel,
+    }[command]
+    emit(fn(ctx.store, clock, _account_of(campaign_id), campaign_id), as_json)
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """No new dials from now on; live calls finish. Attempts stay scheduled."""
+    _control("pause", campaign_id, as_json)
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Continue a paused campaign where it stopped (re-runs the balance check)."""
+    _control("resume", campaign_id, as_json)
+
+
+@campaign_app.command("stop")
+def campaign_stop(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Stop dialing: `stopping` until live calls end, then `stopped`."""
+    _control("stop", campaign_id, as_json)
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Cancel: nothing more is dialled."""
+    _control("cancel", campaign_id, as_json)
+
+
 @campaign_app.command("show")
 def campaign_show(campaign_id: str, as_json: JsonOpt = False) -> None:
     """Status and counters."""
@@ -466,6 +563,34 @@ def campaign_calls(campaign_id: str, as_json: JsonOpt = False) -> None:
             )
         )
     emit(rows, as_json, table)
+
+
+# --- do-not-call ------------------------------------------------------------------------------------------------
+@dnc_app.command("add")
+def dnc_add(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Never call these numbers from this account (normalised to E.164 with the account's region)."""
+    added = ctx.store.dnc_add(account_id, numbers)
+    emit({"account": account_id, "added": added}, as_json)
+
+
+@dnc_app.command("remove")
+def dnc_remove(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...")],
+    as_json: JsonOpt = False,
+) -> None:
+    removed = ctx.store.dnc_remove(account_id, numbers)
+    emit({"account": account_id, "removed": removed}, as_json)
+
+
+@dnc_app.command("list")
+def dnc_list(account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")], as_json: JsonOpt = False) -> None:
+    numbers = ctx.store.dnc_list(account_id)
+    emit(numbers, as_json, "\n".join(numbers) or "(empty)")
 
 
 # --- simulator -------------------------------------------------------------------------------------------------

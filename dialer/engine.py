@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from zoneinfo import ZoneInfoNotFoundError
 
 import structlog
 
@@ -16,6 +17,7 @@ from config import Settings
 from dialer import keys
 from dialer.clock import Clock
 from dialer.errors import NotFound
+from dialer.hours import contact_zones, next_opening
 from dialer.models import FINAL_STATES, LIVE_STATES, AttemptState, CallAttempt, Campaign, ProviderConfig
 from dialer.outcomes import call_duration_cost, decide
 from dialer.providers import ProviderFactory
@@ -36,6 +38,7 @@ EXPAND_CHUNK = 1000
 MAX_SLOT_WAIT_MS = 1000  # an admitted attempt waits for a slot up to this long, else it is deferred
 RING_TIMEOUT_S = 30
 LIVE_GRACE_MS = 60_000
+UNKNOWN_ZONE_RETRY_MS = 3_600_000
 
 
 def stagger_ms(campaign: Campaign, provider: ProviderConfig | None) -> int:
@@ -136,7 +139,7 @@ class Engine:
             self.store.ack_lease(account_id, key)
             return "final" if att else "missing"
         bound = log.bind(campaign_id=att.campaign_id, attempt=key)
-        campaign, _ = self.store.get_campaign(account_id, att.campaign_id)
+        campaign, live = self.store.get_campaign(account_id, att.campaign_id)
         provider = self._provider(campaign)
         now = self.clock.now_ms()
         if att.state in LIVE_STATES:
@@ -153,12 +156,21 @@ class Engine:
             return "skipped"
         if provider is None:
             return self._stop_campaign(campaign, "provider_missing")
+        if live.get("status") == "running":
+            opening = self._calling_hours_opening(att, campaign, now)
+            if opening > now + MAX_SLOT_WAIT_MS:
+                self.store.defer(att, opening, "calling_hours")
+                bound.info("attempt_deferred", reason="calling_hours", due_at=opening)
+                return "defer"
         token = uuid.uuid4().hex
         decision, slot, reason = self.store.admit(
             att, provider.name, token, stagger_ms(campaign, provider), now, MAX_SLOT_WAIT_MS
         )
         if decision == "stop":
             return self._stop_campaign(campaign, reason)
+        if decision == "cancel":
+            self._end(att, campaign, provider, "canceled", f"campaign {reason}", allowed="scheduled,claimed")
+            return "canceled"
         if decision != "admit":
             bound.info("attempt_" + decision, reason=reason, due_at=slot or None)
             return decision
@@ -169,6 +181,18 @@ class Engine:
             update={"state": AttemptState.DIALING, "dial_token": token, "placed_at": slot, "dialing_at": now}
         )
         return self._dial(att, campaign, provider, token)
+
+    def _calling_hours_opening(self, att: CallAttempt, campaign: Campaign, now: int) -> int:
+        """When the contact may be called (now when inside its window); unknown zones fail closed."""
+        if campaign.calling_hours is None:
+            return now
+        contact = self.store.contact(att.account_id, att.campaign_id, att.contact)
+        zones, fallback = contact_zones(contact.data.get("timezone"), att.phone, campaign.timezone)
+        try:
+            return next_opening(now, campaign.calling_hours, zones, fallback)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            log.warning("calling_hours_unknown", attempt=att.key, error=str(exc))
+            return now + UNKNOWN_ZONE_RETRY_MS
 
     def _dial(self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str) -> str:
         bound = log.bind(campaign_id=att.campaign_id, attempt=att.key)

@@ -85,6 +85,12 @@ class CallingHours(Strict):
     end: str = Field(default="20:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
     weekdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> CallingHours:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
     @field_validator("weekdays")
     @classmethod
     def _weekdays(cls, v: list[int]) -> list[int]:

@@ -41,7 +41,19 @@ COUNTERS = (
     "recalls",
     "cost",
 )
-SCRIPTS = ("claim", "release", "transition", "expand", "admit", "record_dial", "undo_admit", "finish")
+SCRIPTS = (
+    "claim",
+    "release",
+    "transition",
+    "resume",
+    "settle_status",
+    "expand",
+    "admit",
+    "defer",
+    "record_dial",
+    "undo_admit",
+    "finish",
+)
 LIVE_STATES_CSV = "dialing,queued,ringing,in-progress"
 
 
@@ -215,6 +227,20 @@ class Store:
         )
         return res[0] == "ok", str(res[1])
 
+    def resume(
+        self, account_id: str, campaign_id: str, allowed: Iterable[str], new: str, now_ms: int
+    ) -> tuple[bool, str, int]:
+        """CAS of the status to ``new`` and every parked attempt back to due; (done, status before, woken)."""
+        res = self._run(
+            "resume",
+            [keys.campaign(account_id, campaign_id), keys.campaign_parked(account_id, campaign_id), keys.DUE],
+            [",".join(allowed), new, now_ms],
+        )
+        return res[0] == "ok", str(res[1]), int(res[2])
+
+    def settle_status(self, account_id: str, campaign_id: str, now_ms: int) -> str:
+        return str(self._run("settle_status", [keys.campaign(account_id, campaign_id)], [now_ms]))
+
     def contacts(self, account_id: str, campaign_id: str, start: int = 0, stop: int = -1) -> list[Contact]:
         rows = self.r.lrange(keys.contacts(account_id, campaign_id), start, stop)
         return [Contact.model_validate_json(r) for r in rows]
@@ -386,6 +412,13 @@ class Store:
         )
         return str(res[0]), int(res[1]), str(res[2])
 
+    def defer(self, att: CallAttempt, due_ms: int, reason: str) -> bool:
+        a = att.account_id
+        res = self._run(
+            "defer", [keys.attempt(a, att.key), keys.LEASED, keys.DUE], [keys.ref(a, att.key), due_ms, reason]
+        )
+        return bool(res == "ok")
+
     def record_dial(
         self, att: CallAttempt, token: str, sid: str, status: str, deadline_ms: int, now_ms: int
     ) -> bool:
@@ -500,6 +533,32 @@ class Store:
     # --- do-not-call --------------------------------------------------------------------------------------
     def is_dnc(self, account_id: str, phone: str) -> bool:
         return bool(self.r.sismember(keys.dnc(account_id), phone))
+
+    def _dnc_numbers(self, account_id: str, numbers: Sequence[str]) -> list[str]:
+        from dialer.phones import InvalidNumber, normalize
+
+        region = self.get_account(account_id).default_region
+        out = []
+        for n in numbers:
+            try:
+                out.append(normalize(n, region))
+            except InvalidNumber as exc:
+                raise InvalidRequest(f"number {n!r}: {exc}") from None
+        return out
+
+    def dnc_add(self, account_id: str, numbers: Sequence[str]) -> list[str]:
+        normalised = self._dnc_numbers(account_id, numbers)
+        self.r.sadd(keys.dnc(account_id), *normalised)
+        return normalised
+
+    def dnc_remove(self, account_id: str, numbers: Sequence[str]) -> list[str]:
+        normalised = self._dnc_numbers(account_id, numbers)
+        self.r.srem(keys.dnc(account_id), *normalised)
+        return normalised
+
+    def dnc_list(self, account_id: str) -> list[str]:
+        self.require_account(account_id)
+        return sorted(self.r.smembers(keys.dnc(account_id)))
 
     # --- helpers for callers ---------------------------------------------------------------------------------
     def require_account(self, account_id: str) -> None:

@@ -10,7 +10,8 @@
 --   admit  slot   marked dialing: quota counted, live slot taken, money reserved, pace slot granted
 --   defer  due    back in due at `due` (reason pace | quota)
 --   wait   0      parked until a live call ends (concurrency) or a reservation settles (balance)
---   park   0      campaign not running: parked in the campaign until it resumes
+--   park   0      campaign paused (or not launched): parked in the campaign until it resumes
+--   cancel 0      campaign stopping or over: nothing changed, the caller ends the attempt `canceled`
 --   pause  0      money ran out: campaign paused `insufficient_balance`, attempt parked
 --   stop   0      provider missing or disabled: nothing changed, the caller fails the campaign
 --   stale  0      the attempt is not claimable (already dialing or final): nothing changed
@@ -35,9 +36,12 @@ local function defer(due, reason)
 end
 
 local status = redis.call('HGET', KEYS[2], 'status')
+if status == 'paused' or status == 'scheduled' then
+  park(KEYS[10], due_at, status)
+  return {'park', 0, status}
+end
 if status ~= 'running' then
-  park(KEYS[10], due_at, status or 'missing')
-  return {'park', 0, status or 'missing'}
+  return {'cancel', 0, status or 'missing'}  -- stopping/stopped/cancelled/failed: the caller ends it
 end
 
 local p = redis.call('HMGET', KEYS[3], 'enabled', 'hourly_quota', 'max_concurrent', 'reserve', 'gap_ms')
@@ -58,7 +62,7 @@ if quota > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') >= quota then
   -- spread evenly over the next hour by rank, never all at hh:00
   local rank = redis.call('INCR', KEYS[6])
   redis.call('PEXPIRE', KEYS[6], 3 * 3600000)
-  local due = tonumber(ARGV[5]) + math.floor((rank - 1) * 3600000 / quota)
+  local due = tonumber(ARGV[5]) + math.floor((rank - 1) * 3600000 / quota)  -- dialer.quota.deferral_due
   defer(due, 'quota')
   handoff(live)
   return {'defer', due, 'quota'}
