@@ -75,7 +75,7 @@ def _local(day: date, at: time | None, tz: ZoneInfo) -> datetime:
 def next_opening_in_zone(now: datetime, hours: CallingHours, zone: str) -> datetime:
     """The earliest moment >= now at which ``zone`` is inside the calling window."""
     tz = ZoneInfo(zone)
-    start, end = _parse_hm(hours.start), _parse_hm(hours.end)
+    start, end = _parse_hm(hours.start) or time(0, 0), _parse_hm(hours.end)  # start is never 24:00
     today = now.astimezone(tz).date()
     for offset in range(-1, SEARCH_DAYS + 1):
         day = today + timedelta(days=offset)
