@@ -143,3 +143,40 @@ def add_sim_provider(store: Any, account_id: str, name: str = "sim", **kw: Any) 
     )
     store.put_provider(cfg)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def proc_stack(redis_url: str) -> Iterator[None]:
+    """Real concurrency: 2 worker processes x 8 threads (the `dramatiq actors` CLI) and a scheduler process
+    ticking every 100 ms, all on the session's Redis."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DIALER_REDIS_URL": redis_url, "DIALER_SCHEDULER_TICK_S": "0.1"}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "actors",
+                "--processes",
+                "2",
+                "--threads",
+                "8",
+                "--queues",
+                "dialer",
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+        ),
+        subprocess.Popen([sys.executable, "-m", "scheduler"], env=env, stdin=subprocess.DEVNULL),
+    ]
+    yield None
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
