@@ -163,9 +163,7 @@ class Engine:
                 bound.info("attempt_deferred", reason="calling_hours", due_at=opening)
                 return "defer"
         token = uuid.uuid4().hex
-        decision, slot, reason = self.store.admit(
-            att, provider.name, token, stagger_ms(campaign, provider), now, MAX_SLOT_WAIT_MS
-        )
+        decision, slot, reason = self._admit(att, campaign, provider, token)
         if decision == "stop":
             return self._stop_campaign(campaign, reason)
         if decision == "cancel":
@@ -174,13 +172,29 @@ class Engine:
         if decision != "admit":
             bound.info("attempt_" + decision, reason=reason, due_at=slot or None)
             return decision
-        wait_ms = slot - self.clock.now_ms()
-        if wait_ms > 0:
-            time.sleep(wait_ms / 1000)
         att = att.model_copy(
-            update={"state": AttemptState.DIALING, "dial_token": token, "placed_at": slot, "dialing_at": now}
+            update={
+                "state": AttemptState.DIALING,
+                "dial_token": token,
+                "placed_at": slot,
+                "dialing_at": self.clock.now_ms(),
+            }
         )
         return self._dial(att, campaign, provider, token)
+
+    def _admit(
+        self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str
+    ) -> tuple[str, int, str]:
+        """Admission at dial time: a slot booked within a second is slept for, then admission is asked
+        again, so a pause acknowledged in between stops the dial."""
+        gap = stagger_ms(campaign, provider)
+        for _ in range(3):
+            now = self.clock.now_ms()
+            decision, slot, reason = self.store.admit(att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS)
+            if decision != "sleep":
+                return decision, slot, reason
+            time.sleep(max(0, slot - now) / 1000)
+        return decision, slot, reason
 
     def _calling_hours_opening(self, att: CallAttempt, campaign: Campaign, now: int) -> int:
         """When the contact may be called (now when inside its window); unknown zones fail closed."""

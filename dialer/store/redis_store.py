@@ -388,8 +388,16 @@ class Store:
         return [CallAttempt.model_validate({k: v for k, v in r.items() if v != ""}) for r in rows if r]
 
     def admit(
-        self, att: CallAttempt, provider: str, token: str, stagger_ms: int, now_ms: int, max_wait_ms: int
+        self,
+        att: CallAttempt,
+        provider: str,
+        token: str,
+        stagger_ms: int,
+        now_ms: int,
+        max_wait_ms: int,
+        late_ms: int = 50,
     ) -> tuple[str, int, str]:
+        """Run admit.lua: (decision, ms, reason); see the script's header."""
         a = att.account_id
         hour = keys.hour_start(now_ms)
         res = self._run(
@@ -408,7 +416,7 @@ class Store:
                 keys.provider_waiting(a, provider),
                 keys.account_waiting(a),
             ],
-            [now_ms, keys.ref(a, att.key), token, stagger_ms, hour + 3_600_000, max_wait_ms],
+            [now_ms, keys.ref(a, att.key), token, stagger_ms, hour + 3_600_000, max_wait_ms, late_ms],
         )
         return str(res[0]), int(res[1]), str(res[2])
 

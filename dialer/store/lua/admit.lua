@@ -6,9 +6,11 @@
 -- KEYS[10] campaign parked zset KEYS[11] provider waiting zset   KEYS[12] account waiting zset
 -- ARGV[1] now_ms  ARGV[2] ref  ARGV[3] dial token  ARGV[4] campaign stagger_ms
 -- ARGV[5] next hour start (ms)  ARGV[6] most an actor may wait for its slot (ms)
+-- ARGV[7] how late (ms) an attempt may arrive and still keep its booked slot
 -- Returns {decision, ms, reason}:
 --   admit  slot   marked dialing: quota counted, live slot taken, money reserved, pace slot granted
 --   defer  due    back in due at `due` (reason pace | quota)
+--   sleep  slot   pace slot booked within the wait limit: sleep until `slot`, then call admit again
 --   wait   0      parked until a live call ends (concurrency) or a reservation settles (balance)
 --   park   0      campaign paused (or not launched): parked in the campaign until it resumes
 --   cancel 0      campaign stopping or over: nothing changed, the caller ends the attempt `canceled`
@@ -92,7 +94,7 @@ end
 -- the campaign (stagger) and the provider (1/cps): slot = max(now, due, next), GCRA with burst 1.
 -- (The scheduler claims up to a second ahead, so `due` may still be in the future: never dial early.)
 local slot = tonumber(att[3] or '')
-if not slot or slot < now then
+if not slot or now > slot + tonumber(ARGV[7]) then  -- none booked, or arrived too late to keep it
   local c_next = tonumber(redis.call('HGET', KEYS[2], 'next_slot_ms') or '0')
   local p_next = tonumber(redis.call('HGET', KEYS[4], 'next_slot_ms') or '0')
   slot = math.max(now, due_at, c_next, p_next)
@@ -104,6 +106,11 @@ if slot - now > tonumber(ARGV[6]) then
   defer(slot, 'pace')
   handoff(live)
   return {'defer', slot, 'pace'}
+end
+if slot > now then
+  -- booked; the caller sleeps until the slot and asks again, so the status check and the admission
+  -- happen at dial time (a pause acknowledged meanwhile stops it)
+  return {'sleep', slot, 'pace'}
 end
 
 if quota > 0 then
