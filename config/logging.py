@@ -13,44 +13,48 @@ import structlog
 from config.settings import Settings, get_settings
 
 _SECRET_KEY = re.compile(r"(token|secret|password|api_?key|auth|credential)", re.IGNORECASE)
-# A run of 7+ digits, optionally with a leading + and common separators: phone-like.
-_PHONE = re.compile(r"\+?\d[\d\- ().]{5,}\d")
+# Keys whose whole value is a phone number, whatever its format.
+_PHONE_KEY = re.compile(r"^(phone|to|from|from_|number|numbers|caller|called|msisdn)$", re.IGNORECASE)
+# In free text: international numbers (+ or URL-encoded %2B, then 7-15 digits with common separators).
+# Ids and timestamps carry no +, so they are left alone.
+_PHONE = re.compile(r"(?:\+|%2B)\d(?:[\d\- ().]{5,}\d)")
 REDACTED = "[redacted]"
 
 
 def mask_phone(value: str) -> str:
     """`+34600123456` -> `***3456`; keeps only the last 4 digits."""
-    digits = re.sub(r"\D", "", value)
+    digits = re.sub(r"\D", "", value.replace("%2B", "+"))
     return "***" + digits[-4:]
 
 
 def _mask_text(text: str) -> str:
-    return _PHONE.sub(
-        lambda m: mask_phone(m.group(0)) if sum(c.isdigit() for c in m.group(0)) >= 7 else m.group(0), text
-    )
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
-def _scrub(value: Any) -> Any:
+def _scrub(value: Any, phone: bool = False) -> Any:
     if isinstance(value, str):
-        return _mask_text(value)
+        return mask_phone(value) if phone and any(c.isdigit() for c in value) else _mask_text(value)
     if isinstance(value, Mapping):
-        return {k: (REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v, bool(_PHONE_KEY.match(str(k)))))
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return type(value)(_scrub(v) for v in value)
+        return type(value)(_scrub(v, phone) for v in value)
     return value
 
 
 def redact_processor(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Redaction is a processor, not a habit at call sites: secrets by key name, phones by shape."""
+    """Redaction is a processor, not a habit at call sites: secrets by key name, phones by key and shape."""
     for key in list(event_dict):
         if key in ("timestamp", "level", "logger"):
             continue
         if _SECRET_KEY.search(key):
             event_dict[key] = REDACTED
         else:
-            event_dict[key] = _scrub(event_dict[key])
+            event_dict[key] = _scrub(event_dict[key], bool(_PHONE_KEY.match(key)))
     return event_dict
 
 
@@ -89,3 +93,5 @@ def configure_logging(settings: Settings | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # the Twilio SDK logs request parameters (To/From) at DEBUG; keep it quiet
+    logging.getLogger("twilio").setLevel(max(level, logging.WARNING))
