@@ -155,7 +155,7 @@ class Engine:
             self._end(att, campaign, provider, "skipped", "dnc", allowed="scheduled,claimed")
             return "skipped"
         if provider is None:
-            return self._stop_campaign(campaign, "provider_missing")
+            return self._stop_campaign(campaign, "provider_missing", att)
         if live.get("status") == "running":
             opening = self._calling_hours_opening(att, campaign, now)
             if opening > now + MAX_SLOT_WAIT_MS:
@@ -165,7 +165,7 @@ class Engine:
         token = uuid.uuid4().hex
         decision, slot, reason = self._admit(att, campaign, provider, token)
         if decision == "stop":
-            return self._stop_campaign(campaign, reason)
+            return self._stop_campaign(campaign, reason, att)
         if decision == "cancel":
             self._end(att, campaign, provider, "canceled", f"campaign {reason}", allowed="scheduled,claimed")
             return "canceled"
@@ -320,12 +320,16 @@ class Engine:
         base = self.settings.public_url
         return f"{base.rstrip('/')}/twilio/status?ref={ref}" if base else None
 
-    def _stop_campaign(self, campaign: Campaign, reason: str) -> str:
+    def _stop_campaign(self, campaign: Campaign, reason: str, att: CallAttempt | None = None) -> str:
+        """The provider is gone or disabled: the campaign fails with the reason; a claimed attempt ends
+        canceled now (the others when they come due)."""
         ok, _ = self.store.transition(
             campaign.account_id, campaign.id, ["running"], "failed", reason, self.clock.now_ms()
         )
         if ok:
             log.warning("campaign_failed", campaign_id=campaign.id, reason=reason)
+        if att is not None:
+            self._end(att, campaign, None, "canceled", reason, allowed="scheduled,claimed")
         return "stopped"
 
     # --- outcomes -------------------------------------------------------------------------------------------
