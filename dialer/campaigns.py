@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dialer import keys
@@ -12,6 +13,7 @@ from dialer.errors import (
     InvalidRequest,
     InvalidState,
     NoGroupOrProvider,
+    NotFound,
     QuotaExceeded,
 )
 from dialer.models import (
@@ -26,7 +28,7 @@ from dialer.money import format_money, reservation
 from dialer.phones import InvalidNumber, normalize
 from dialer.providers import ProviderFactory
 from dialer.store import Store
-from dialer.templates import MissingValue, check_xml, render
+from dialer.templates import MissingValue, check_xml, placeholders, render
 from dialer.validation import validate
 
 TERMINAL = frozenset({"completed", "stopped", "cancelled", "failed"})
@@ -42,7 +44,7 @@ def build_contacts(req: CampaignRequest, default_region: str | None) -> list[Con
     out: list[Contact] = []
     seen: set[str] = set()
     for i, c in enumerate(req.contacts or []):
-        data = c.model_dump(exclude_none=True, exclude={"phone"})
+        data = c.model_dump(exclude_none=True, exclude_defaults=True, exclude={"phone"})
         try:
             phone = normalize(c.phone, default_region)
         except InvalidNumber as exc:
@@ -58,20 +60,54 @@ def build_contacts(req: CampaignRequest, default_region: str | None) -> list[Con
     return out
 
 
-def check_message(req: CampaignRequest, contacts: list[Contact]) -> None:
-    if req.xml:
+def group_contacts(store: Store, account_id: str, req: CampaignRequest) -> list[Contact]:
+    """A campaign on a group dials the group's contacts as they are now (and, with `end_handle: continue`,
+    the ones added later)."""
+    gid = req.group_id or ""
+    try:
+        owner = store.group_account(gid)
+    except NotFound:
+        owner = None
+    if owner != account_id:
+        raise InvalidRequest(f"group_id: group not found: {gid}")
+    members = [c for c in store.group_contacts(account_id, gid) if c.intake == "ok"]
+    return [Contact(index=i, phone=c.phone, data=c.data) for i, c in enumerate(members)]
+
+
+def schedule_expansion(store: Store, campaign: Campaign, now_ms: int) -> None:
+    """Have the scheduler run start_campaign again (it expands from its cursor: new contacts only)."""
+    _schedule(store, campaign, now_ms)
+
+
+def check_message(msg: CampaignRequest | Campaign, contacts: list[Contact], refuse: bool = True) -> None:
+    """The message renders for every contact. At intake a missing value refuses the campaign, naming the
+    contact; for contacts added later (``refuse=False``) that contact becomes an intake error instead.
+
+    WhatsApp-seed style: a `say` with ``{{1}}``..``{{N}}`` needs exactly N ``params`` per contact.
+    """
+    if msg.xml:
         try:
-            check_xml(req.xml)
+            check_xml(msg.xml)
         except ValueError as exc:
             raise InvalidRequest(f"xml: {exc}") from None
-    if req.say:
-        for c in contacts:
-            if c.intake != "ok":
-                continue
+    if not msg.say:
+        return
+    n_params = max((int(p) for p in placeholders(msg.say) if p.isdigit()), default=0)
+    for c in contacts:
+        if c.intake != "ok":
+            continue
+        problem = None
+        if n_params and len(c.data.get("params") or []) != n_params:
+            problem = f"contacts.{c.index}.params: each client must have params for all template variables"
+        else:
             try:
-                render(req.say, {**c.data, "phone": c.phone})
+                render(msg.say, {**c.data, "phone": c.phone})
             except MissingValue as exc:
-                raise InvalidRequest(f"Contact {c.index}: missing value for {exc.placeholder}") from None
+                problem = f"Contact {c.index}: missing value for {exc.placeholder}"
+        if problem and refuse:
+            raise InvalidRequest(problem)
+        if problem:
+            c.intake, c.intake_reason = "invalid", problem
 
 
 def resolve_provider(store: Store, account_id: str, name: str | None) -> str | None:
@@ -88,10 +124,14 @@ def submit(
     """Validate and store a campaign (``draft``); with ``start`` run the start checks too."""
     req = parse_request(data)
     account = store.get_account(account_id)
-    if req.group_id:
-        raise InvalidRequest(f"group_id: group not found: {req.group_id}")
-    contacts = build_contacts(req, account.default_region)
+    contacts = (
+        group_contacts(store, account_id, req)
+        if req.group_id
+        else build_contacts(req, account.default_region)
+    )
     check_message(req, contacts)
+    if req.next_campaign_id and store.r.hget(keys.CAMPAIGN_INDEX, req.next_campaign_id) != account_id:
+        raise InvalidRequest(f"next_campaign_id: campaign not found: {req.next_campaign_id}")
     now = clock.now_ms()
     launch_at = from_datetime(req.launch_at) if req.launch_at else None
     campaign = Campaign(
@@ -276,7 +316,34 @@ def campaign_view(store: Store, account_id: str, campaign_id: str) -> dict[str, 
         "cost": counters["cost"],
         "created_at": to_iso(int(live.get("created_at", 0))),
         "updated_at": to_iso(int(live.get("updated_at", 0))),
+        "deleted_at": to_iso(int(live["deleted_at"])) if live.get("deleted_at") else None,
+        "group_id": campaign.group_id,
+        "playbook_id": campaign.playbook_id,
     }
+
+
+def list_view(
+    store: Store, account_id: str | None, status: str | None, limit: int, page_token: str | None
+) -> dict[str, Any]:
+    """Newest first, deleted ones hidden; ``next_page_token`` continues after the last item (VoIPbin)."""
+    if page_token is not None and not re.match(r"^\d+:[A-Za-z0-9_.-]+$", page_token):
+        raise InvalidRequest(f"page_token: not a token this service gave: {page_token!r}")
+    result: list[dict[str, Any]] = []
+    token = page_token
+    while len(result) < limit:
+        batch = store.list_campaigns(account_id, token, max(limit * 2, 50))
+        if not batch:
+            token = None
+            break
+        for cid, score in batch:
+            token = f"{score}:{cid}"
+            view = campaign_view(store, account_id or store.campaign_account(cid), cid)
+            if view["deleted_at"] or (status and view["status"] != status):
+                continue
+            result.append(view)
+            if len(result) == limit:
+                break
+    return {"result": result, "next_page_token": token if len(result) == limit else None}
 
 
 def attempt_row(att: CallAttempt) -> dict[str, Any]:

@@ -34,12 +34,16 @@ campaign_app = typer.Typer(no_args_is_help=True, help="Campaigns: submit, start,
 
 sim_app = typer.Typer(no_args_is_help=True, help="The built-in simulator provider.")
 dnc_app = typer.Typer(no_args_is_help=True, help="Do-not-call list of an account.")
+call_app = typer.Typer(no_args_is_help=True, help="Single call attempts.")
+group_app = typer.Typer(no_args_is_help=True, help="Contact groups a campaign can dial (group_id).")
 app.add_typer(account_app, name="account")
 app.add_typer(provider_app, name="provider")
 app.add_typer(campaign_app, name="campaign")
 
 app.add_typer(sim_app, name="simulator")
 app.add_typer(dnc_app, name="dnc")
+app.add_typer(call_app, name="call")
+app.add_typer(group_app, name="group")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 out = Console()
@@ -538,6 +542,83 @@ def campaign_cancel(campaign_id: str, as_json: JsonOpt = False) -> None:
     _control("cancel", campaign_id, as_json)
 
 
+@campaign_app.command("delete")
+def campaign_delete(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Soft delete (kept for reports, hidden from lists): draft or finished campaigns only."""
+    _control("delete", campaign_id, as_json)
+
+
+@campaign_app.command("re-execute")
+def campaign_re_execute(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Call again the contacts whose last outcome was no-answer, busy, a retryable failure or a machine."""
+    _control("re-execute", campaign_id, as_json)
+
+
+@campaign_app.command("update")
+def campaign_update(
+    campaign_id: str,
+    name: Annotated[str | None, typer.Option(help="New name.")] = None,
+    launch_at: Annotated[
+        str | None, typer.Option("--launch-at", help="New launch time, ISO-8601 (UTC if no offset).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change the name or launch time of a draft or scheduled campaign."""
+    from datetime import datetime
+
+    from dialer import lifecycle
+    from dialer.clock import from_datetime
+
+    when = None
+    if launch_at is not None:
+        try:
+            when = from_datetime(datetime.fromisoformat(launch_at.replace("Z", "+00:00")))
+        except ValueError:
+            raise InvalidRequest(f"--launch-at: not an ISO-8601 time: {launch_at!r}") from None
+    if name is None and when is None:
+        raise InvalidRequest("nothing to update: give --name and/or --launch-at")
+    emit(lifecycle.update(ctx.store, clock, _account_of(campaign_id), campaign_id, name, when), as_json)
+
+
+@campaign_app.command("list")
+def campaign_list(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only campaigns in this state.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Page size.")] = 50,
+    page_token: Annotated[
+        str | None, typer.Option("--page-token", help="next_page_token of the page before.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Campaigns, newest first, deleted ones hidden; paged with next_page_token."""
+    from dialer.campaigns import list_view
+    from dialer.models import CampaignStatus
+
+    if status is not None and status not in {s.value for s in CampaignStatus}:
+        raise InvalidRequest(f"--status: not a campaign state: {status!r}")
+    if account:
+        ctx.store.require_account(account)
+    page = list_view(ctx.store, account, status, limit, page_token)
+    table = Table()
+    for col in ("id", "account", "name", "status", "contacts", "delivered", "failed", "created_at"):
+        table.add_column(col)
+    for v in page["result"]:
+        c = v["counters"]
+        table.add_row(
+            v["id"],
+            v["account"],
+            v["name"],
+            v["status"],
+            str(c["total"]),
+            str(c["delivered"]),
+            str(c["failed"]),
+            v["created_at"],
+        )
+    if page["next_page_token"]:
+        table.caption = f"more: --page-token {page['next_page_token']}"
+    emit(page, as_json, table)
+
+
 @campaign_app.command("show")
 def campaign_show(campaign_id: str, as_json: JsonOpt = False) -> None:
     """Status and counters."""
@@ -591,6 +672,60 @@ def dnc_remove(
 def dnc_list(account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")], as_json: JsonOpt = False) -> None:
     numbers = ctx.store.dnc_list(account_id)
     emit(numbers, as_json, "\n".join(numbers) or "(empty)")
+
+
+# --- calls and groups --------------------------------------------------------------------------------------------
+@call_app.command("redial")
+def call_redial(
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Attempt key CAMPAIGN:CONTACT:N.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One more attempt for that contact, now (outside the recall policy)."""
+    from dialer import lifecycle
+
+    emit(lifecycle.redial(ctx.store, clock, key), as_json)
+
+
+@group_app.command("create")
+def group_create(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    group_id: Annotated[
+        str | None, typer.Option("--id", help="Choose the group id (default: generated).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an empty contact group; prints its id."""
+    from dialer import groups
+
+    emit(groups.create(ctx.store, clock, account_id, name, group_id), as_json)
+
+
+@group_app.command("import")
+def group_import(
+    group_id: Annotated[str, typer.Argument(metavar="GROUP")],
+    file: Annotated[Path, typer.Argument(metavar="FILE.csv|FILE.json")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Add contacts from a CSV (header row: phone, first_name, ..., custom_fields.X) or JSON file.
+    All or nothing: bad rows are reported by line and nothing is imported."""
+    from dialer import groups
+
+    emit(groups.import_rows(ctx.store, clock, group_id, groups.parse_file(file)), as_json)
+
+
+@group_app.command("show")
+def group_show(group_id: Annotated[str, typer.Argument(metavar="GROUP")], as_json: JsonOpt = False) -> None:
+    """The group, its size, the campaigns fed by it and its contacts."""
+    from dialer import groups
+
+    view = groups.view(ctx.store, group_id, with_contacts=True)
+    table = Table(title=f"group {view['id']} ({view['name']}): {view['size']} contacts")
+    for col in ("phone", "first_name", "last_name", "timezone"):
+        table.add_column(col)
+    for c in view["contacts"]:
+        table.add_row(c["phone"], c.get("first_name", ""), c.get("last_name", ""), c.get("timezone", ""))
+    emit(view, as_json, table)
 
 
 # --- simulator -------------------------------------------------------------------------------------------------

@@ -80,9 +80,17 @@ class Engine:
             return status
         bound.info("campaign_running", start_at=start_at)
         provider = self._provider(campaign)
-        self._expand(campaign, provider, start_at, int(live.get("contacts_n", 0)))
+        self._expand(
+            campaign,
+            provider,
+            start_at,
+            int(self.store.get_campaign(account_id, campaign_id)[1]["contacts_n"]),
+        )
         self.store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
-        return self.store.campaign_status(account_id, campaign_id)
+        status = self.store.campaign_status(account_id, campaign_id)
+        if status == "completed":  # every contact was refused at intake
+            self.after_completion(campaign)
+        return status
 
     def _expand(self, campaign: Campaign, provider: ProviderConfig | None, start_at: int, total: int) -> None:
         a, c = campaign.account_id, campaign.id
@@ -378,7 +386,7 @@ class Engine:
             state,
             answered_by,
             permanent=permanent,
-            recall=campaign.recall,
+            recall=[] if att.extra else campaign.recall,
             recall_on_machine=campaign.recall_on_machine,
             attempt=att.attempt,
             first_at_ms=att.first_at,
@@ -412,6 +420,7 @@ class Engine:
             ended_at=ended,
             now_ms=now,
             recall=recall,
+            permanent=permanent,
         )
         bound = log.bind(campaign_id=att.campaign_id, attempt=att.key)
         if not applied:
@@ -420,7 +429,25 @@ class Engine:
         bound.info("attempt_ended", state=state, outcome=outcome, recall_due=due, cost=cost)
         if result in ("completed", "stopped"):
             bound.info("campaign_" + result)
+        if result == "completed":
+            self.after_completion(campaign)
         return outcome
+
+    def after_completion(self, campaign: Campaign) -> None:
+        """`next_campaign_id`: start the chained campaign, once (a re-executed campaign does not fire twice)."""
+        from dialer.campaigns import start_campaign
+        from dialer.errors import DialerError
+
+        nxt = campaign.next_campaign_id
+        if not nxt or not self.store.mark_next_fired(campaign.account_id, campaign.id, self.clock.now_ms()):
+            return
+        try:
+            start_campaign(self.store, self.clock, self.providers, campaign.account_id, nxt)
+            log.info("next_campaign_started", campaign_id=campaign.id, next_campaign_id=nxt)
+        except DialerError as exc:
+            log.warning(
+                "next_campaign_not_started", campaign_id=campaign.id, next_campaign_id=nxt, error=exc.message
+            )
 
     def sim_event(self, sid: str) -> str:
         """A simulated call reached its outcome: the same path as a Twilio status callback."""

@@ -142,3 +142,29 @@ def hour_start(ms: int) -> int:
 def sim_number_calls(number: str) -> str:
     """zset sid -> started_at of the simulator's calls to one number (lookup by to + time window)."""
     return f"{P}:sim:number:{number}"
+
+
+CAMPAIGNS_BY_CREATION = f"{P}:campaigns:created"  # zset campaign id -> created_at_ms (all accounts)
+GROUP_INDEX = f"{P}:groups"  # hash group id -> account id
+
+
+def campaign_phones(account_id: str, campaign_id: str) -> str:
+    """Set of the campaign's E.164 numbers (a campaign dials each number once)."""
+    return f"{_a(account_id)}:c:{campaign_id}:phones"
+
+
+def group(account_id: str, group_id: str) -> str:
+    return f"{_a(account_id)}:g:{group_id}"
+
+
+def group_contacts(account_id: str, group_id: str) -> str:
+    return f"{_a(account_id)}:g:{group_id}:contacts"  # list of JSON contacts as imported
+
+
+def group_phones(account_id: str, group_id: str) -> str:
+    return f"{_a(account_id)}:g:{group_id}:phones"
+
+
+def group_campaigns(account_id: str, group_id: str) -> str:
+    """Campaigns with end_handle=continue that dial contacts added to the group later."""
+    return f"{_a(account_id)}:g:{group_id}:campaigns"

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialer.clock import Clock
+from dialer import keys
+from dialer.clock import Clock, to_iso
 from dialer.errors import InsufficientBalance, InvalidState
-from dialer.models import ScheduleStatus
+from dialer.models import FINAL_STATES, AttemptState, CallAttempt, ScheduleStatus
 from dialer.money import reservation
+from dialer.outcomes import answered_by_human, retryable
 from dialer.store import Store
 
 ACTIVE = ("draft", "scheduled", "running", "paused", "stopping")
@@ -23,6 +25,10 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "resume": {"paused": "running"},
     "stop": {"running": "stopping", "paused": "stopping"},
     "cancel": dict.fromkeys(ACTIVE, "cancelled"),
+    "update": {"draft": "draft", "scheduled": "scheduled"},
+    "delete": {s: s for s in ("draft", "completed", "stopped", "cancelled", "failed")},
+    "re-execute": {"completed": "running", "stopped": "running"},
+    "redial": {"completed": "running", "stopped": "running"},
 }
 
 
@@ -91,3 +97,150 @@ def cancel(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dic
     if not ok:
         raise refused(before)
     return _result(campaign_id, "cancelled", "Campaign cancelled")
+
+
+# --- update, delete, re-execute, redial ------------------------------------------------------------------
+UPDATABLE = tuple(TRANSITIONS["update"])
+DELETABLE = tuple(TRANSITIONS["delete"])
+REOPENABLE = tuple(TRANSITIONS["re-execute"])
+NOT_UPDATABLE = "only scheduled campaigns can be updated (name and SendAt fields only)"
+
+
+def update(
+    store: Store, clock: Clock, account_id: str, campaign_id: str, name: str | None, launch_at: int | None
+) -> dict[str, Any]:
+    """Name and launch time, only while draft or scheduled (seed 001 wording when refused)."""
+    from dialer.errors import InvalidRequest
+
+    campaign, live = store.get_campaign(account_id, campaign_id)
+    if live["status"] not in UPDATABLE or live.get("deleted_at"):
+        raise InvalidState(NOT_UPDATABLE)
+    now = clock.now_ms()
+    if launch_at is not None and launch_at < now - 1000:
+        raise InvalidRequest("Scheduled time is in the past")
+    if name is not None and not name.strip():
+        raise InvalidRequest("name: must not be empty")
+    changed = campaign.model_copy(
+        update={k: v for k, v in (("name", name), ("launch_at", launch_at)) if v is not None}
+    )
+    sched = store.get_schedule(account_id, campaign_id)
+    if sched is not None and launch_at is not None:
+        sched = sched.model_copy(update={"start_at": launch_at})
+    ok, _ = store.update_campaign(changed, UPDATABLE, sched, now)
+    if not ok:
+        raise InvalidState(NOT_UPDATABLE)
+    return {
+        "success": True,
+        "message": "Campaign updated",
+        "campaign_id": campaign_id,
+        "status": live["status"],
+        "name": changed.name,
+        "launch_at": to_iso(changed.launch_at),
+    }
+
+
+def delete(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
+    """Soft delete: kept for reports (`campaign show` still answers), hidden from lists."""
+    now = clock.now_ms()
+    ok, before = store.transition(account_id, campaign_id, DELETABLE, "", "", now, deleted_at=now)
+    if not ok:
+        raise refused(before)
+    return {"success": True, "message": "Campaign deleted", "campaign_id": campaign_id, "status": before}
+
+
+def _latest_attempts(store: Store, account_id: str, campaign_id: str) -> dict[int, CallAttempt]:
+    latest: dict[int, CallAttempt] = {}
+    for att in store.campaign_attempts(account_id, campaign_id):
+        if att.contact not in latest or att.attempt > latest[att.contact].attempt:
+            latest[att.contact] = att
+    return latest
+
+
+def _leaves(att: CallAttempt) -> str:
+    """The counter a contact is in after this final attempt."""
+    if att.state == AttemptState.SKIPPED:
+        return "skipped"
+    return "delivered" if answered_by_human(att.state, att.answered_by) else "failed"
+
+
+def _extra_attempt(prev: CallAttempt, due_at: int) -> CallAttempt:
+    return CallAttempt(
+        key=keys.attempt_key(prev.campaign_id, prev.contact, prev.attempt + 1),
+        account_id=prev.account_id,
+        campaign_id=prev.campaign_id,
+        contact=prev.contact,
+        attempt=prev.attempt + 1,
+        phone=prev.phone,
+        due_at=due_at,
+        first_at=due_at,
+        extra=True,
+    )
+
+
+def reexecutable(att: CallAttempt) -> bool:
+    """Last outcome no-answer, busy, retryable failure or machine; never a human answer, a permanent
+    error, DNC or a skip."""
+    if att.state not in FINAL_STATES or att.state in (AttemptState.SKIPPED, AttemptState.CANCELED):
+        return False
+    return retryable(att.state, att.answered_by, recall_on_machine=True, permanent=att.permanent)
+
+
+def re_execute(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
+    """One new attempt for each contact whose last outcome can be retried; the campaign runs again."""
+    from dialer.engine import stagger_ms
+    from dialer.errors import DialerError
+
+    campaign, live = store.get_campaign(account_id, campaign_id)
+    allowed("re-execute", live["status"])
+    provider = None
+    if campaign.provider:
+        try:
+            provider = store.get_provider(account_id, campaign.provider)
+        except Exception:
+            provider = None
+    gap, now = stagger_ms(campaign, provider), clock.now_ms()
+    chosen = [
+        a for _, a in sorted(_latest_attempts(store, account_id, campaign_id).items()) if reexecutable(a)
+    ]
+    if not chosen:
+        raise DialerError("All contacts have already been processed")
+    attempts = [(_extra_attempt(a, now + i * gap), "failed") for i, a in enumerate(chosen)]
+    ok, result = store.reopen(account_id, campaign_id, REOPENABLE, attempts, now)
+    if not ok:
+        raise refused(str(result))
+    return {
+        "success": True,
+        "message": f"Campaign re-executed: {result} contacts to call again",
+        "campaign_id": campaign_id,
+        "status": "running",
+        "attempts": [a.key for a, _ in attempts],
+    }
+
+
+def redial(store: Store, clock: Clock, key: str) -> dict[str, Any]:
+    """Seed "resendMsg": one more attempt for the contact of attempt KEY, outside the recall policy."""
+    from dialer.errors import DialerError, NotFound
+
+    try:
+        campaign_id, contact, _ = keys.parse_attempt_key(key)
+    except ValueError:
+        raise NotFound(f"attempt not found: {key}") from None
+    account_id = store.campaign_account(campaign_id)
+    _, live = store.get_campaign(account_id, campaign_id)
+    allowed("redial", live["status"])
+    if store.get_attempt(account_id, key) is None:
+        raise NotFound(f"attempt not found: {key}")
+    latest = _latest_attempts(store, account_id, campaign_id)[contact]
+    if latest.state not in FINAL_STATES:
+        raise DialerError(f"attempt {latest.key} of this contact is still {latest.state.value}")
+    new = _extra_attempt(latest, clock.now_ms())
+    ok, result = store.reopen(account_id, campaign_id, REOPENABLE, [(new, _leaves(latest))], clock.now_ms())
+    if not ok:
+        raise refused(str(result))
+    return {
+        "success": True,
+        "message": "Redial scheduled",
+        "campaign_id": campaign_id,
+        "key": new.key,
+        "status": "running",
+    }

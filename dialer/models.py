@@ -183,6 +183,13 @@ class CampaignRequest(Strict):
             raise PydanticCustomError("contacts", "contacts: at least one contact is required")
         if self.contacts is None and not self.group_id:
             raise PydanticCustomError("contacts", "contacts: a list of contacts (or a group_id) is required")
+        if self.contacts is not None and self.group_id:
+            raise PydanticCustomError("contacts", "contacts: give either contacts or a group_id, not both")
+        if self.end_handle == "continue" and not self.group_id:
+            raise PydanticCustomError(
+                "end_handle",
+                "end_handle: continue needs a group_id (it dials contacts added to the group later)",
+            )
         if not (self.say or self.audio or self.xml):
             raise PydanticCustomError("message", "say: a message is required (say, audio or xml)")
         return self
@@ -290,6 +297,8 @@ class CallAttempt(BaseModel):
     reserved: int = 0
     error_code: str | None = None
     first_at: int | None = None  # the contact's first call time (recall offsets count from it)
+    extra: bool = False  # made by re-execute / redial: outside the recall policy
+    permanent: bool = False  # ended by a permanent error (invalid number, ...)
     placed_at: int | None = None
     dialing_at: int | None = None
     ended_at: int | None = None

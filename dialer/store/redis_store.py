@@ -41,18 +41,13 @@ COUNTERS = (
     "recalls",
     "cost",
 )
-SCRIPTS = (
-    "claim",
-    "release",
-    "transition",
-    "resume",
-    "settle_status",
-    "expand",
-    "admit",
-    "defer",
-    "record_dial",
-    "undo_admit",
-    "finish",
+# every lua/*.lua but lib.lua (the helpers prepended to each)
+SCRIPTS = tuple(
+    sorted(
+        f.name[:-4]
+        for f in (resources.files("dialer.store") / "lua").iterdir()
+        if f.name.endswith(".lua") and f.name != "lib.lua"
+    )
 )
 LIVE_STATES_CSV = "dialing,queued,ringing,in-progress"
 
@@ -201,6 +196,12 @@ class Store:
             pipe.rpush(keys.contacts(a, c), *[ct.model_dump_json() for ct in chunk])
         pipe.hset(keys.CAMPAIGN_INDEX, c, a)
         pipe.zadd(keys.account_campaigns(a), {c: campaign.created_at})
+        pipe.zadd(keys.CAMPAIGNS_BY_CREATION, {c: campaign.created_at})
+        phones = [ct.phone for ct in contacts if ct.intake == "ok"]
+        for start in range(0, len(phones), 1000):
+            pipe.sadd(keys.campaign_phones(a, c), *phones[start : start + 1000])
+        if campaign.group_id and campaign.end_handle == "continue":
+            pipe.sadd(keys.group_campaigns(a, campaign.group_id), c)
 
     def new_campaign_id(self) -> str:
         while True:
@@ -219,13 +220,82 @@ class Store:
         return str(self.r.hget(keys.campaign(account_id, campaign_id), "status") or "")
 
     def transition(
-        self, account_id: str, campaign_id: str, allowed: Iterable[str], new: str, reason: str, now_ms: int
+        self,
+        account_id: str,
+        campaign_id: str,
+        allowed: Iterable[str],
+        new: str,
+        reason: str,
+        now_ms: int,
+        **fields: Any,
     ) -> tuple[bool, str]:
-        """CAS of the campaign status; returns (done, the status before)."""
+        """CAS of the campaign status (``new`` '' keeps it) plus optional fields; (done, status before)."""
+        extra = [x for kv in fields.items() for x in kv]
         res = self._run(
-            "transition", [keys.campaign(account_id, campaign_id)], [",".join(allowed), new, reason, now_ms]
+            "transition",
+            [keys.campaign(account_id, campaign_id)],
+            [",".join(allowed), new, reason, now_ms, *extra],
         )
         return res[0] == "ok", str(res[1])
+
+    def reopen(
+        self,
+        account_id: str,
+        campaign_id: str,
+        allowed: Iterable[str],
+        attempts: Sequence[tuple[CallAttempt, str]],
+        now_ms: int,
+    ) -> tuple[bool, str | int]:
+        """Re-execute / redial: new attempts (each with the counter its contact leaves); (done, created|status)."""
+        keys_ = [
+            keys.campaign(account_id, campaign_id),
+            keys.DUE,
+            keys.campaign_attempts(account_id, campaign_id),
+        ]
+        args: list[Any] = [now_ms, ",".join(allowed)]
+        for att, leaves in attempts:
+            keys_.append(keys.attempt(account_id, att.key))
+            args += [
+                keys.ref(account_id, att.key),
+                att.due_at,
+                att.contact * 1000 + att.attempt,
+                json.dumps(_attempt_fields(att)),
+                leaves,
+            ]
+        res = self._run("reopen", keys_, args)
+        return (True, int(res[1])) if res[0] == "ok" else (False, str(res[1]))
+
+    def update_campaign(
+        self, campaign: Campaign, allowed: Iterable[str], sched: CampaignSchedule | None, now_ms: int
+    ) -> tuple[bool, str]:
+        a, c = campaign.account_id, campaign.id
+        res = self._run(
+            "update",
+            [keys.campaign(a, c), keys.schedule(a, c), keys.SCHED_DUE],
+            [
+                ",".join(allowed),
+                campaign.model_dump_json(),
+                keys.ref(a, c),
+                sched.start_at if sched else 0,
+                sched.model_dump_json() if sched else "",
+                now_ms,
+            ],
+        )
+        return res[0] == "ok", str(res[1])
+
+    def list_campaigns(self, account_id: str | None, after: str | None, batch: int) -> list[tuple[str, int]]:
+        """Campaign ids newest first, after the page token ``score:id`` (exclusive)."""
+        key = keys.account_campaigns(account_id) if account_id else keys.CAMPAIGNS_BY_CREATION
+        top: Any = "+inf"
+        last_id = None
+        if after:
+            score_text, _, last_id = after.partition(":")
+            top = int(score_text)
+        rows = self.r.zrevrangebyscore(key, top, "-inf", start=0, num=batch, withscores=True)
+        out = [(str(m), int(sc)) for m, sc in rows]
+        if last_id is not None:  # same-score members sort in reverse: skip those already returned
+            out = [(m, sc) for m, sc in out if not (sc == top and m >= last_id)]
+        return out
 
     def resume(
         self, account_id: str, campaign_id: str, allowed: Iterable[str], new: str, now_ms: int
@@ -240,6 +310,10 @@ class Store:
 
     def settle_status(self, account_id: str, campaign_id: str, now_ms: int) -> str:
         return str(self._run("settle_status", [keys.campaign(account_id, campaign_id)], [now_ms]))
+
+    def mark_next_fired(self, account_id: str, campaign_id: str, now_ms: int) -> bool:
+        """True the first time only: the chained campaign starts once."""
+        return bool(self.r.hsetnx(keys.campaign(account_id, campaign_id), "next_fired", now_ms))
 
     def contacts(self, account_id: str, campaign_id: str, start: int = 0, stop: int = -1) -> list[Contact]:
         rows = self.r.lrange(keys.contacts(account_id, campaign_id), start, stop)
@@ -475,6 +549,7 @@ class Store:
         ended_at: int,
         now_ms: int,
         recall: CallAttempt | None,
+        permanent: bool = False,
     ) -> tuple[bool, str]:
         """End an attempt (see finish.lua); returns (applied, campaign status or attempt state)."""
         a = att.account_id
@@ -511,6 +586,7 @@ class Store:
                 recall.due_at if recall else 0,
                 (recall.contact * 1000 + recall.attempt) if recall else 0,
                 json.dumps(_attempt_fields(recall)) if recall else "{}",
+                "1" if permanent else "0",
             ],
         )
         return res[0] == "ok", str(res[1])
@@ -537,6 +613,56 @@ class Store:
                 return True
             except redis.WatchError:
                 return False
+
+    # --- groups ----------------------------------------------------------------------------------------------
+    def create_group(self, account_id: str, group_id: str, name: str, now_ms: int) -> None:
+        self.require_account(account_id)
+        if not self.r.hsetnx(keys.GROUP_INDEX, group_id, account_id):
+            raise Conflict(f"group {group_id} already exists")
+        self.r.hset(
+            keys.group(account_id, group_id),
+            mapping={
+                "id": group_id,
+                "account_id": account_id,
+                "name": name,
+                "created_at": now_ms,
+                "contacts_n": 0,
+            },
+        )
+
+    def group_account(self, group_id: str) -> str:
+        account_id = self.r.hget(keys.GROUP_INDEX, group_id)
+        if account_id is None:
+            raise NotFound(f"group not found: {group_id}")
+        return str(account_id)
+
+    def get_group(self, account_id: str, group_id: str) -> dict[str, str]:
+        raw = self.r.hgetall(keys.group(account_id, group_id))
+        if not raw:
+            raise NotFound(f"group not found: {group_id}")
+        return dict(raw)
+
+    def group_contacts(self, account_id: str, group_id: str, start: int = 0, stop: int = -1) -> list[Contact]:
+        rows = self.r.lrange(keys.group_contacts(account_id, group_id), start, stop)
+        return [Contact.model_validate_json(r) for r in rows]
+
+    def group_subscribers(self, account_id: str, group_id: str) -> list[str]:
+        return sorted(self.r.smembers(keys.group_campaigns(account_id, group_id)))
+
+    def append_contacts(
+        self, owner: str, contacts_key: str, phones_key: str, contacts: Sequence[Contact]
+    ) -> tuple[list[Contact], int, int]:
+        """Append contacts (see append_contacts.lua); returns (those added, duplicates, invalid)."""
+        added: list[Contact] = []
+        dups = bad = 0
+        for start in range(0, len(contacts), 1000):
+            chunk = contacts[start : start + 1000]
+            res = self._run(
+                "append_contacts", [owner, contacts_key, phones_key], [c.model_dump_json() for c in chunk]
+            )
+            dups, bad = dups + int(res[1]), bad + int(res[2])
+            added += [c for c, flag in zip(chunk, str(res[3]), strict=True) if flag == "o"]
+        return added, dups, bad
 
     # --- do-not-call --------------------------------------------------------------------------------------
     def is_dnc(self, account_id: str, phone: str) -> bool:

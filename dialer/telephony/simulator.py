@@ -169,6 +169,7 @@ class SimulatorProvider(Provider):
                     "answered_by": answered_by or "",
                     "duration_s": duration,
                     "error_code": error_code or "",
+                    "twiml": req.twiml,
                 },
             )
             pipe.zadd(keys.sim_number_calls(req.to), {sid: started})

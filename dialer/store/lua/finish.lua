@@ -8,6 +8,7 @@
 -- ARGV[5] final state  ARGV[6] reason  ARGV[7] outcome: delivered|failed|skipped|recall
 -- ARGV[8] answered_by  ARGV[9] duration_s  ARGV[10] cost (units)  ARGV[11] error_code  ARGV[12] ended_at
 -- ARGV[13] recall: next ref  ARGV[14] its due_at  ARGV[15] its order score  ARGV[16] its JSON
+-- ARGV[17] '1' when the failure is permanent (never re-executed)
 -- Returns {'ok', campaign status} or {'stale', attempt state}.
 local now = tonumber(ARGV[1])
 local ref = ARGV[2]
@@ -19,7 +20,8 @@ local reserved = tonumber(a[3] or '0')
 local cost = tonumber(ARGV[10]) or 0
 
 redis.call('HSET', KEYS[1], 'state', ARGV[5], 'reason', ARGV[6], 'answered_by', ARGV[8],
-  'duration_s', ARGV[9], 'cost', cost, 'error_code', ARGV[11], 'ended_at', ARGV[12], 'reserved', 0, 'live', '0')
+  'duration_s', ARGV[9], 'cost', cost, 'error_code', ARGV[11], 'ended_at', ARGV[12], 'reserved', 0, 'live', '0',
+  'permanent', ARGV[17])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'sid', ARGV[4]) end
 redis.call('ZREM', KEYS[5], ref)
 redis.call('ZREM', KEYS[6], ref)

@@ -1,0 +1,176 @@
+"""Contact groups (seed `group_id`, VoIPbin `outdial`): named contact lists a campaign can dial.
+
+Import is all or nothing: every bad row is reported by its line and nothing is written until the file
+is clean. Campaigns with ``end_handle: continue`` on a group dial the contacts added to it later.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from dialer import keys
+from dialer.clock import Clock, to_iso
+from dialer.errors import InvalidRequest
+from dialer.models import ContactIn, check_id
+from dialer.phones import InvalidNumber, normalize
+from dialer.store import Store
+from dialer.validation import describe
+
+CONTACT_FIELDS = set(ContactIn.model_fields)
+MAX_REPORTED = 50
+
+
+def create(
+    store: Store, clock: Clock, account_id: str, name: str, group_id: str | None = None
+) -> dict[str, Any]:
+    gid = group_id or store.new_campaign_id()
+    check_id(gid, "group id")
+    store.create_group(account_id, gid, name, clock.now_ms())
+    return view(store, gid)
+
+
+def view(store: Store, group_id: str, with_contacts: bool = False) -> dict[str, Any]:
+    account_id = store.group_account(group_id)
+    raw = store.get_group(account_id, group_id)
+    out: dict[str, Any] = {
+        "id": group_id,
+        "account": account_id,
+        "name": raw["name"],
+        "size": store.r.scard(keys.group_phones(account_id, group_id)),
+        "created_at": to_iso(int(raw["created_at"])),
+        "campaigns": store.group_subscribers(account_id, group_id),
+    }
+    if with_contacts:
+        out["contacts"] = [
+            {"phone": c.phone, **c.data}
+            for c in store.group_contacts(account_id, group_id)
+            if c.intake == "ok"
+        ]
+    return out
+
+
+def _csv_rows(text: str) -> list[tuple[str, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "phone" not in [f.strip() for f in reader.fieldnames]:
+        raise InvalidRequest("line 1: the header row must name a 'phone' column")
+    rows = []
+    for row in reader:
+        item: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for col, value in row.items():
+            if col is None:
+                raise InvalidRequest(f"line {reader.line_num}: more cells than header columns")
+            col, value = col.strip(), (value or "").strip()
+            if not value:
+                continue
+            if col.startswith("custom_fields."):
+                custom[col.split(".", 1)[1]] = value
+            elif col == "params":
+                item["params"] = [p.strip() for p in value.split("|")]
+            elif col in CONTACT_FIELDS:
+                item[col] = value
+            else:  # any other column travels as a custom field
+                custom[col] = value
+        if custom:
+            item["custom_fields"] = custom
+        rows.append((f"line {reader.line_num}", item))
+    return rows
+
+
+def _json_rows(text: str) -> list[tuple[str, Any]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"not valid JSON: {exc}") from None
+    if isinstance(data, dict) and "contacts" in data:
+        data = data["contacts"]
+    if not isinstance(data, list):
+        raise InvalidRequest('a JSON import is an array of contacts (or {"contacts": [...]})')
+    return [(f"contacts.{i}", item) for i, item in enumerate(data)]
+
+
+def parse_file(path: Path) -> list[tuple[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InvalidRequest(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{path}: not UTF-8 text") from None
+    return _json_rows(text) if path.suffix.lower() == ".json" else _csv_rows(text)
+
+
+def import_rows(store: Store, clock: Clock, group_id: str, rows: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Validate every row; any bad one refuses the whole import, naming each bad row."""
+    from dialer.models import Contact
+
+    account_id = store.group_account(group_id)
+    region = store.get_account(account_id).default_region
+    contacts: list[Contact] = []
+    errors: list[str] = []
+    for where, item in rows:
+        if not isinstance(item, dict):
+            errors.append(f"{where}: a contact is an object with at least a phone")
+            continue
+        try:
+            c = ContactIn.model_validate(item)
+            phone = normalize(c.phone, region)
+        except ValidationError as exc:
+            errors.append(f"{where}: {describe(exc)}")
+            continue
+        except InvalidNumber as exc:
+            errors.append(f"{where}: phone: {exc} ({item.get('phone')})")
+            continue
+        contacts.append(
+            Contact(
+                index=0,
+                phone=phone,
+                data=c.model_dump(exclude_none=True, exclude_defaults=True, exclude={"phone"}),
+            )
+        )
+    if errors:
+        shown = "; ".join(errors[:MAX_REPORTED]) + (
+            f"; ... {len(errors) - MAX_REPORTED} more" if len(errors) > MAX_REPORTED else ""
+        )
+        raise InvalidRequest(f"{len(errors)} bad row(s), nothing imported: {shown}")
+    if not contacts:
+        raise InvalidRequest("the file holds no contacts")
+    added, dups, _ = store.append_contacts(
+        keys.group(account_id, group_id),
+        keys.group_contacts(account_id, group_id),
+        keys.group_phones(account_id, group_id),
+        contacts,
+    )
+    feeding = _feed_campaigns(store, clock, account_id, group_id, added)
+    return {"group": group_id, "imported": len(added), "duplicates": dups, "campaigns_fed": feeding}
+
+
+def _feed_campaigns(
+    store: Store, clock: Clock, account_id: str, group_id: str, fresh: list[Any]
+) -> list[str]:
+    """Contacts added to a group reach its `end_handle: continue` campaigns (dialled from now on)."""
+    from dialer.campaigns import check_message, schedule_expansion
+    from dialer.models import Contact
+
+    fed = []
+    for cid in store.group_subscribers(account_id, group_id):
+        campaign, live = store.get_campaign(account_id, cid)
+        if live["status"] not in ("scheduled", "running", "paused") or live.get("deleted_at"):
+            continue
+        contacts = [Contact(index=0, phone=c.phone, data=c.data) for c in fresh]
+        check_message(campaign, contacts, refuse=False)
+        store.append_contacts(
+            keys.campaign(account_id, cid),
+            keys.contacts(account_id, cid),
+            keys.campaign_phones(account_id, cid),
+            contacts,
+        )
+        if live["status"] in ("running", "paused"):
+            schedule_expansion(store, campaign, clock.now_ms())
+        fed.append(cid)
+    return fed
