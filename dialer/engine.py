@@ -160,14 +160,14 @@ class Engine:
                 return self._stop_campaign(campaign, "provider_missing")
             return self._reconcile_dial(att, campaign, provider)
         if self.store.is_dnc(account_id, att.phone):
-            self._end(att, campaign, provider, "skipped", "dnc", allowed="scheduled,claimed")
+            self._end(att, campaign, provider, "skipped", "dnc", allowed="claimed")
             return "skipped"
         if provider is None:
             return self._stop_campaign(campaign, "provider_missing", att)
         if live.get("status") == "running":
             opening = self._calling_hours_opening(att, campaign, now)
             if opening > now + MAX_SLOT_WAIT_MS:
-                self.store.defer(att, opening, "calling_hours")
+                self.store.defer(att, provider.name, opening, "calling_hours", now)
                 bound.info("attempt_deferred", reason="calling_hours", due_at=opening)
                 return "defer"
         token = uuid.uuid4().hex
@@ -175,7 +175,7 @@ class Engine:
         if decision == "stop":
             return self._stop_campaign(campaign, reason, att)
         if decision == "cancel":
-            self._end(att, campaign, provider, "canceled", f"campaign {reason}", allowed="scheduled,claimed")
+            self._end(att, campaign, provider, "canceled", f"campaign {reason}", allowed="claimed")
             return "canceled"
         if decision != "admit":
             bound.info("attempt_" + decision, reason=reason, due_at=slot or None)
@@ -194,15 +194,18 @@ class Engine:
         self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str
     ) -> tuple[str, int, str]:
         """Admission at dial time: a slot booked within a second is slept for, then admission is asked
-        again, so a pause acknowledged in between stops the dial."""
+        again, so a pause acknowledged in between stops the dial. An attempt that keeps missing its slot
+        (a starved thread) goes back to due at its slot instead of holding its claim."""
         gap = stagger_ms(campaign, provider)
+        decision, slot, reason = "sleep", 0, ""
         for _ in range(3):
             now = self.clock.now_ms()
             decision, slot, reason = self.store.admit(att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS)
             if decision != "sleep":
                 return decision, slot, reason
             time.sleep(max(0, slot - now) / 1000)
-        return decision, slot, reason
+        self.store.defer(att, provider.name, slot, "pace", self.clock.now_ms())
+        return "defer", slot, "pace"
 
     def _calling_hours_opening(self, att: CallAttempt, campaign: Campaign, now: int) -> int:
         """When the contact may be called (now when inside its window); unknown zones fail closed."""
@@ -294,9 +297,16 @@ class Engine:
         return "provider_error"
 
     def _lookup(self, att: CallAttempt, provider: ProviderConfig) -> CallStatus | None:
-        since = (att.dialing_at or att.placed_at or self.clock.now_ms()) - 5_000
+        """This attempt's call, if the provider placed one: to + from within the dial's time window, and
+        the attempt's ref when the provider reports it (never another attempt's call to the same number)."""
+        start = att.dialing_at or att.placed_at or self.clock.now_ms()
+        until = start + round(self.settings.dial_timeout_s * 1000) + 5_000
         return self.providers.get(provider).lookup(
-            att.phone, from_number(provider, att.contact), since, self.clock.now_ms() + 5_000
+            att.phone,
+            from_number(provider, att.contact),
+            start - 5_000,
+            until,
+            keys.ref(att.account_id, att.key),
         )
 
     def _adopt(self, att: CallAttempt, provider: ProviderConfig, token: str, found: CallStatus) -> str:
@@ -310,15 +320,17 @@ class Engine:
         return "reconciled"
 
     def _reconcile_dial(self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig) -> str:
-        """An attempt left in `dialing` by a worker that died: adopt the call if it was placed, else dial."""
+        """An attempt left in `dialing` by a worker that died: adopt the call if the provider placed it;
+        otherwise give the admission back (CAS on the dead worker's token) so the attempt goes through
+        every check again (a pause, hours, pace) before it is dialled."""
         found = self._lookup(att, provider)
         if found is not None:
             return self._adopt(att, provider, att.dial_token or "", found)
-        token = uuid.uuid4().hex
-        if not self.store.retoken(att, att.dial_token or "", token, self.clock.now_ms()):
+        now = self.clock.now_ms()
+        if not self.store.undo_admit(att, provider.name, att.dial_token or "", now, "recovered", now):
             return "stale"
-        log.info("dial_retried_after_crash", campaign_id=att.campaign_id, attempt=att.key)
-        return self._dial(att.model_copy(update={"dial_token": token}), campaign, provider, token)
+        log.info("dial_recovered_after_crash", campaign_id=att.campaign_id, attempt=att.key)
+        return "recovered"
 
     def _deadline(self, att: CallAttempt, provider: ProviderConfig) -> int:
         start = att.placed_at or self.clock.now_ms()
@@ -337,7 +349,7 @@ class Engine:
         if ok:
             log.warning("campaign_failed", campaign_id=campaign.id, reason=reason)
         if att is not None:
-            self._end(att, campaign, None, "canceled", reason, allowed="scheduled,claimed")
+            self._end(att, campaign, None, "canceled", reason, allowed="claimed")
         return "stopped"
 
     # --- outcomes -------------------------------------------------------------------------------------------
@@ -404,7 +416,13 @@ class Engine:
                 due_at=due,
                 first_at=att.first_at or ended,
             )
-        cost = call_duration_cost(duration_s, provider.price_per_minute, state) if provider else 0
+        # the price the dial was admitted at (a price changed mid-call does not apply to it)
+        price = (
+            att.price_per_minute
+            if att.price_per_minute is not None
+            else (provider.price_per_minute if provider else 0)
+        )
+        cost = call_duration_cost(duration_s, price, state)
         applied, result = self.store.finish(
             att,
             provider.name if provider else (campaign.provider or "-"),

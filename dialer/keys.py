@@ -168,3 +168,6 @@ def group_phones(account_id: str, group_id: str) -> str:
 def group_campaigns(account_id: str, group_id: str) -> str:
     """Campaigns with end_handle=continue that dial contacts added to the group later."""
     return f"{_a(account_id)}:g:{group_id}:campaigns"
+
+
+WAITING_INDEX = f"{P}:{{q}}:waiting"  # hash waiting-set key -> JSON of what it waits on (scheduler sweep)

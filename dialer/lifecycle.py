@@ -86,7 +86,7 @@ def stop(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[
     ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS["stop"], "stopping", clock.now_ms())
     if not ok:
         raise refused(before)
-    status = store.settle_status(account_id, campaign_id, clock.now_ms())
+    status = _cancel_pending(store, clock, account_id, campaign_id, "campaign stopped")
     return _result(campaign_id, status, "Campaign stopping" if status == "stopping" else "Campaign stopped")
 
 
@@ -96,7 +96,15 @@ def cancel(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dic
     ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS["cancel"], "cancelled", clock.now_ms())
     if not ok:
         raise refused(before)
+    _cancel_pending(store, clock, account_id, campaign_id, "campaign cancelled")
     return _result(campaign_id, "cancelled", "Campaign cancelled")
+
+
+def _cancel_pending(store: Store, clock: Clock, account_id: str, campaign_id: str, reason: str) -> str:
+    """Attempts not yet dialled end canceled now; returns the campaign's status (stopped once nothing is
+    live)."""
+    campaign, _ = store.get_campaign(account_id, campaign_id)
+    return store.cancel_pending(account_id, campaign_id, campaign.provider or "-", reason, clock.now_ms())
 
 
 # --- update, delete, re-execute, redial ------------------------------------------------------------------

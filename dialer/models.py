@@ -299,6 +299,7 @@ class CallAttempt(BaseModel):
     first_at: int | None = None  # the contact's first call time (recall offsets count from it)
     extra: bool = False  # made by re-execute / redial: outside the recall policy
     permanent: bool = False  # ended by a permanent error (invalid number, ...)
+    price_per_minute: int | None = None  # the provider's price when the dial was admitted
     placed_at: int | None = None
     dialing_at: int | None = None
     ended_at: int | None = None

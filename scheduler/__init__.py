@@ -31,6 +31,7 @@ class TickResult:
     attempts: int = 0
     events: int = 0
     lost: int = 0
+    woken: int = 0
 
 
 def tick(store: Store, settings: Settings, now_ms: int, send: Sender) -> TickResult:
@@ -59,7 +60,28 @@ def tick(store: Store, settings: Settings, now_ms: int, send: Sender) -> TickRes
     for ref in store.expired_live(now_ms, now_ms + LIVE_RECHECK_MS, 100):
         send.reconcile_call(ref)
         res.lost += 1
+    res.woken = sweep_waiting(store, now_ms)
     return res
+
+
+def sweep_waiting(store: Store, now_ms: int) -> int:
+    """Safety net for the waiting sets: wake as many as a provider has free live-call slots, and everyone
+    waiting on an account's money once no reservation is outstanding. (The scripts hand slots on as
+    calls end; this covers a wake lost to a crash between two steps.)"""
+    woken = 0
+    for waiting, (kind, account_id, *rest) in store.waiting_sets().items():
+        if kind == "provider":
+            _, live = store.provider_usage(account_id, rest[0], now_ms)
+            try:
+                limit = store.get_provider(account_id, rest[0]).max_concurrent
+            except Exception:
+                limit = 0
+            n = max(0, limit - live) if limit else -1
+        else:
+            n = -1 if store.get_account(account_id).reserved == 0 else 0
+        if n:
+            woken += store.wake(waiting, n, now_ms)
+    return woken
 
 
 class ActorSender:

@@ -156,7 +156,9 @@ def _no_answer_schedule(store: Any, account: str, recall: Any) -> list[int]:
         if att is None:
             break
         fake.set(max(fake.now_ms(), att.due_at))
-        assert engine.place_call(keys.ref(account, att.key)) == "dialed"
+        ref = keys.ref(account, att.key)
+        assert store.claim_refs([ref], fake.now_ms(), fake.now_ms() + 60_000) == [ref]
+        assert engine.place_call(ref) == "dialed"
         placed.append(store.get_attempt(account, att.key).placed_at)
         fake.advance(1.5)  # the simulated no-answer (1 s of ringing) is over
         sid = store.get_attempt(account, att.key).sid

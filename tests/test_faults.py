@@ -8,7 +8,7 @@ from typing import Any
 from conftest import add_sim_provider
 
 from config import Settings
-from dialer import keys
+from dialer import keys, lifecycle
 from dialer.campaigns import campaign_view, submit
 from dialer.clock import FakeClock
 from dialer.engine import Engine, from_number
@@ -27,7 +27,10 @@ def started(store: Any, engine: Engine, account: str, phones: list[str]) -> tupl
     body = {"contacts": [{"phone": p} for p in phones], "say": "hi", "recall": [0.05]}
     cid = submit(store, engine.clock, engine.providers, account, body, start=True)["campaign_id"]
     engine.start_campaign(account, cid)
-    return cid, [keys.ref(account, a.key) for a in store.campaign_attempts(account, cid)]
+    refs = [keys.ref(account, a.key) for a in store.campaign_attempts(account, cid)]
+    now = engine.clock.now_ms()
+    assert store.claim_refs(refs, now + 60_000, now + 60_000) == refs  # as the scheduler would
+    return cid, refs
 
 
 def run_concurrently(n: int, fn: Any) -> list[Any]:
@@ -77,7 +80,8 @@ def test_worker_dies_after_admission_before_dialing_then_the_attempt_is_dialled_
     store: Any, account: str
 ) -> None:
     """Admitted (marked dialing) but the worker died before the provider call: after the lease, a
-    redelivery looks the call up, finds none, and dials exactly once."""
+    redelivery looks the call up, finds none, gives the admission back, and the attempt is dialled once
+    through the normal checks."""
     add_sim_provider(store, account)
     clock = FakeClock()
     engine = make_engine(store, clock, lease_s=5)
@@ -87,9 +91,19 @@ def test_worker_dies_after_admission_before_dialing_then_the_attempt_is_dialled_
     assert decision == "admit"
     assert engine.place_call(refs[0]) == "busy"  # within the lease: someone may be dialling it
     clock.advance(6)
+    # the lease is over and the provider has no such call: the admission is given back, and the attempt
+    # goes through every check again — here a pause that came meanwhile
+    assert engine.place_call(refs[0]) == "recovered"
+    lifecycle.pause(store, clock, account, cid)
+    assert store.claim_refs(refs, clock.now_ms(), clock.now_ms() + 60_000) == refs
+    assert engine.place_call(refs[0]) == "park"
+    assert sim_dials(store.r, cid) == []
+    lifecycle.resume(store, clock, account, cid)
+    assert store.claim_refs(refs, clock.now_ms(), clock.now_ms() + 60_000) == refs
     assert engine.place_call(refs[0]) == "dialed"
     assert engine.place_call(refs[0]) == "live"
     assert len(sim_dials(store.r, cid)) == 1
+    assert store.get_account(account).reserved == 2000  # one reservation, for the one live call
 
 
 def test_worker_dies_after_the_provider_took_the_call_then_it_is_adopted_not_redialled(

@@ -121,6 +121,7 @@ class Store:
                 "max_concurrent": cfg.max_concurrent,
                 "reserve": reservation(cfg.max_call_seconds, cfg.price_per_minute),
                 "gap_ms": gap_ms,
+                "price": cfg.price_per_minute,
             },
         )
         self.r.sadd(keys.providers(cfg.account_id), cfg.name)
@@ -365,14 +366,16 @@ class Store:
 
     def claim_attempts(self, upto_ms: int, lease_until_ms: int, limit: int) -> list[str]:
         members = self.r.zrangebyscore(keys.DUE, "-inf", upto_ms, start=0, num=limit)
-        if not members:
-            return []
-        hashes = [keys.attempt(*keys.parse_ref(m)) for m in members]
+        return self.claim_refs(members, upto_ms, lease_until_ms) if members else []
+
+    def claim_refs(self, refs: Sequence[str], upto_ms: int, lease_until_ms: int) -> list[str]:
+        """Claim these attempts if they are still due by ``upto_ms`` (scheduled -> claimed, leased)."""
+        hashes = [keys.attempt(*keys.parse_ref(m)) for m in refs]
         return list(
             self._run(
                 "claim",
                 [keys.DUE, keys.LEASED, *hashes],
-                [upto_ms, lease_until_ms, "state", "scheduled", "claimed", *members],
+                [upto_ms, lease_until_ms, "state", "scheduled", "claimed", *refs],
             )
         )
 
@@ -489,17 +492,60 @@ class Store:
                 keys.campaign_parked(a, att.campaign_id),
                 keys.provider_waiting(a, provider),
                 keys.account_waiting(a),
+                keys.WAITING_INDEX,
             ],
-            [now_ms, keys.ref(a, att.key), token, stagger_ms, hour + 3_600_000, max_wait_ms, late_ms],
+            [
+                now_ms,
+                keys.ref(a, att.key),
+                token,
+                stagger_ms,
+                hour + 3_600_000,
+                max_wait_ms,
+                late_ms,
+                json.dumps(["provider", a, provider]),
+                json.dumps(["account", a]),
+            ],
         )
         return str(res[0]), int(res[1]), str(res[2])
 
-    def defer(self, att: CallAttempt, due_ms: int, reason: str) -> bool:
+    def defer(self, att: CallAttempt, provider: str, due_ms: int, reason: str, now_ms: int) -> bool:
         a = att.account_id
         res = self._run(
-            "defer", [keys.attempt(a, att.key), keys.LEASED, keys.DUE], [keys.ref(a, att.key), due_ms, reason]
+            "defer",
+            [keys.attempt(a, att.key), keys.LEASED, keys.DUE, keys.provider_waiting(a, provider)],
+            [keys.ref(a, att.key), due_ms, reason, now_ms],
         )
         return bool(res == "ok")
+
+    def cancel_pending(
+        self, account_id: str, campaign_id: str, provider: str, reason: str, now_ms: int
+    ) -> str:
+        """End every not-yet-dialled attempt of a stopped/cancelled campaign; returns the campaign status."""
+        status = self.campaign_status(account_id, campaign_id)
+        akeys = self.r.zrange(keys.campaign_attempts(account_id, campaign_id), 0, -1)
+        fixed = [
+            keys.campaign(account_id, campaign_id),
+            keys.DUE,
+            keys.campaign_parked(account_id, campaign_id),
+            keys.provider_waiting(account_id, provider),
+            keys.account_waiting(account_id),
+        ]
+        for start in range(0, len(akeys), 500):
+            chunk = akeys[start : start + 500]
+            res = self._run(
+                "cancel_pending",
+                [*fixed, *(keys.attempt(account_id, k) for k in chunk)],
+                [now_ms, reason, *(keys.ref(account_id, k) for k in chunk)],
+            )
+            status = str(res[1])
+        return status
+
+    def waiting_sets(self) -> dict[str, list[str]]:
+        """The non-empty waiting sets and what each waits on: ["provider", account, name] | ["account", account]."""
+        return {k: json.loads(v) for k, v in self.r.hgetall(keys.WAITING_INDEX).items()}
+
+    def wake(self, waiting_key: str, n: int, now_ms: int) -> int:
+        return int(self._run("wake", [waiting_key, keys.DUE, keys.WAITING_INDEX], [now_ms, n]))
 
     def record_dial(
         self, att: CallAttempt, token: str, sid: str, status: str, deadline_ms: int, now_ms: int
@@ -568,6 +614,7 @@ class Store:
                 keys.account_waiting(a),
                 keys.attempt(a, next_key),
                 keys.campaign_attempts(a, att.campaign_id),
+                keys.campaign_parked(a, att.campaign_id),
             ],
             [
                 now_ms,
@@ -597,24 +644,6 @@ class Store:
     def forget_live(self, ref: str) -> None:
         self.r.zrem(keys.LIVE, ref)
 
-    def retoken(self, att: CallAttempt, old: str, new: str, now_ms: int) -> bool:
-        """Take over an attempt left in ``dialing`` (CAS on its dial token), before dialling it again."""
-        k = keys.attempt(att.account_id, att.key)
-        with self.r.pipeline() as pipe:
-            try:
-                pipe.watch(k)
-                state, token = pipe.hmget(k, "state", "dial_token")
-                if state != "dialing" or (token or "") != old:
-                    pipe.reset()
-                    return False
-                pipe.multi()
-                pipe.hset(k, mapping={"dial_token": new, "dialing_at": now_ms})
-                pipe.execute()
-                return True
-            except redis.WatchError:
-                return False
-
-    # --- groups ----------------------------------------------------------------------------------------------
     def create_group(self, account_id: str, group_id: str, name: str, now_ms: int) -> None:
         self.require_account(account_id)
         if not self.r.hsetnx(keys.GROUP_INDEX, group_id, account_id):

@@ -77,8 +77,9 @@ class Provider(ABC):
     def fetch(self, sid: str) -> CallStatus | None: ...
 
     @abstractmethod
-    def lookup(self, to: str, from_: str, since_ms: int, until_ms: int) -> CallStatus | None:
-        """Find a call by to + from + start-time window (what Twilio's calls.list allows)."""
+    def lookup(self, to: str, from_: str, since_ms: int, until_ms: int, ref: str) -> CallStatus | None:
+        """Find the call of attempt ``ref`` by to + from + start-time window (what Twilio's calls.list
+        allows); a call known to belong to another attempt is never returned."""
 
     @abstractmethod
     def hangup(self, sid: str) -> None: ...

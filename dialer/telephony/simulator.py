@@ -180,9 +180,10 @@ class SimulatorProvider(Provider):
     def fetch(self, sid: str) -> CallStatus | None:
         return read_call(self.r, sid, self.clock.now_ms())
 
-    def lookup(self, to: str, from_: str, since_ms: int, until_ms: int) -> CallStatus | None:
+    def lookup(self, to: str, from_: str, since_ms: int, until_ms: int, ref: str) -> CallStatus | None:
         for sid in self.r.zrangebyscore(keys.sim_number_calls(to), since_ms, until_ms):
-            if self.r.hget(keys.sim_call(sid), "from") == from_:
+            call_from, call_ref = self.r.hmget(keys.sim_call(sid), "from", "ref")
+            if call_from == from_ and call_ref == ref:
                 return self.fetch(sid)
         return None
 

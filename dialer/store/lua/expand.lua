@@ -11,6 +11,10 @@ if cursor ~= ARGV[2] then
 end
 local created = 0
 local n = (#ARGV - 4) / 4
+local status = redis.call('HGET', KEYS[1], 'status') or ''
+if status ~= 'running' and status ~= 'paused' and status ~= 'scheduled' then
+  n = 0  -- stopped or cancelled meanwhile: the rest of the contacts get no attempts
+end
 for i = 0, n - 1 do
   local base = 5 + i * 4
   local h = KEYS[4 + i]
@@ -26,7 +30,6 @@ for i = 0, n - 1 do
 end
 redis.call('HINCRBY', KEYS[1], 'scheduled', created)
 redis.call('HSET', KEYS[1], 'expand_cursor', ARGV[3])
-local status = redis.call('HGET', KEYS[1], 'status') or ''
 if ARGV[4] == '1' then
   redis.call('HSET', KEYS[1], 'expanded', '1')
   status = maybe_complete(KEYS[1], now)

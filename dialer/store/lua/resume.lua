@@ -12,4 +12,6 @@ for i = 1, #refs, 2 do
   redis.call('ZADD', KEYS[3], math.max(now, tonumber(refs[i + 1])), refs[i])
 end
 redis.call('DEL', KEYS[2])
+-- the last call may have ended while it was paused: nothing else would complete it now
+maybe_complete(KEYS[1], now)
 return {'ok', cur, #refs / 2}
