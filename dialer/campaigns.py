@@ -28,6 +28,7 @@ from dialer.money import format_money, reservation
 from dialer.phones import InvalidNumber, normalize
 from dialer.providers import ProviderFactory
 from dialer.store import Store
+from dialer.store.redis_store import COUNTERS
 from dialer.templates import MissingValue, check_xml, placeholders, render
 from dialer.validation import validate
 
@@ -282,18 +283,7 @@ def _start_body(campaign: Campaign, sched: CampaignSchedule, now: int) -> dict[s
 
 
 # --- views ------------------------------------------------------------------------------------------------------
-COUNTER_FIELDS = (
-    "total",
-    "scheduled_calls",
-    "error_calls",
-    "scheduled",
-    "dialing",
-    "sent",
-    "delivered",
-    "failed",
-    "skipped",
-    "recalls",
-)
+COUNTER_FIELDS = tuple(c for c in COUNTERS if c != "cost")  # contacts and attempts; cost is money
 
 
 def campaign_view(store: Store, account_id: str, campaign_id: str) -> dict[str, Any]:

@@ -506,52 +506,29 @@ def campaign_start(campaign_id: str, as_json: JsonOpt = False) -> None:
     emit(start_campaign(ctx.store, clock, ctx.providers, account_id, campaign_id), as_json)
 
 
-def _control(command: str, campaign_id: str, as_json: bool) -> None:
-    from dialer import lifecycle
-
-    fn = {
-        "pause": lifecycle.pause,
-        "resume": lifecycle.resume,
-        "stop": lifecycle.stop,
-        "cancel": lifecycle.cancel,
-    }[command]
-    emit(fn(ctx.store, clock, _account_of(campaign_id), campaign_id), as_json)
+CONTROL = {
+    "pause": "No new dials from now on; live calls finish. Attempts stay scheduled.",
+    "resume": "Continue a paused campaign where it stopped (re-runs the balance check).",
+    "stop": "Stop dialing: `stopping` until live calls end, then `stopped`.",
+    "cancel": "Cancel: nothing more is dialled.",
+    "delete": "Soft delete (kept for reports, hidden from lists): draft or finished campaigns only.",
+    "re-execute": "Call again the contacts whose last outcome was no-answer, busy, a retryable failure or a machine.",
+}
 
 
-@campaign_app.command("pause")
-def campaign_pause(campaign_id: str, as_json: JsonOpt = False) -> None:
-    """No new dials from now on; live calls finish. Attempts stay scheduled."""
-    _control("pause", campaign_id, as_json)
+def _control_command(command: str) -> Any:
+    def run(campaign_id: str, as_json: JsonOpt = False) -> None:
+        from dialer import lifecycle
+
+        fn = getattr(lifecycle, command.replace("-", "_"))
+        emit(fn(ctx.store, clock, _account_of(campaign_id), campaign_id), as_json)
+
+    run.__doc__ = CONTROL[command]
+    return run
 
 
-@campaign_app.command("resume")
-def campaign_resume(campaign_id: str, as_json: JsonOpt = False) -> None:
-    """Continue a paused campaign where it stopped (re-runs the balance check)."""
-    _control("resume", campaign_id, as_json)
-
-
-@campaign_app.command("stop")
-def campaign_stop(campaign_id: str, as_json: JsonOpt = False) -> None:
-    """Stop dialing: `stopping` until live calls end, then `stopped`."""
-    _control("stop", campaign_id, as_json)
-
-
-@campaign_app.command("cancel")
-def campaign_cancel(campaign_id: str, as_json: JsonOpt = False) -> None:
-    """Cancel: nothing more is dialled."""
-    _control("cancel", campaign_id, as_json)
-
-
-@campaign_app.command("delete")
-def campaign_delete(campaign_id: str, as_json: JsonOpt = False) -> None:
-    """Soft delete (kept for reports, hidden from lists): draft or finished campaigns only."""
-    _control("delete", campaign_id, as_json)
-
-
-@campaign_app.command("re-execute")
-def campaign_re_execute(campaign_id: str, as_json: JsonOpt = False) -> None:
-    """Call again the contacts whose last outcome was no-answer, busy, a retryable failure or a machine."""
-    _control("re-execute", campaign_id, as_json)
+for _command in CONTROL:
+    campaign_app.command(_command)(_control_command(_command))
 
 
 @campaign_app.command("update")

@@ -404,18 +404,9 @@ class Engine:
             first_at_ms=att.first_at,
             ended_at_ms=ended,
         )
-        recall = None
-        if outcome == "recall" and due is not None:
-            recall = CallAttempt(
-                key=keys.attempt_key(att.campaign_id, att.contact, att.attempt + 1),
-                account_id=att.account_id,
-                campaign_id=att.campaign_id,
-                contact=att.contact,
-                attempt=att.attempt + 1,
-                phone=att.phone,
-                due_at=due,
-                first_at=att.first_at or ended,
-            )
+        recall = (
+            att.following(due, att.first_at or ended) if outcome == "recall" and due is not None else None
+        )
         # the price the dial was admitted at (a price changed mid-call does not apply to it)
         price = (
             att.price_per_minute

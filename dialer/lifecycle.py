@@ -171,20 +171,6 @@ def _leaves(att: CallAttempt) -> str:
     return "delivered" if answered_by_human(att.state, att.answered_by) else "failed"
 
 
-def _extra_attempt(prev: CallAttempt, due_at: int) -> CallAttempt:
-    return CallAttempt(
-        key=keys.attempt_key(prev.campaign_id, prev.contact, prev.attempt + 1),
-        account_id=prev.account_id,
-        campaign_id=prev.campaign_id,
-        contact=prev.contact,
-        attempt=prev.attempt + 1,
-        phone=prev.phone,
-        due_at=due_at,
-        first_at=due_at,
-        extra=True,
-    )
-
-
 def reexecutable(att: CallAttempt) -> bool:
     """Last outcome no-answer, busy, retryable failure or machine; never a human answer, a permanent
     error, DNC or a skip."""
@@ -212,7 +198,9 @@ def re_execute(store: Store, clock: Clock, account_id: str, campaign_id: str) ->
     ]
     if not chosen:
         raise DialerError("All contacts have already been processed")
-    attempts = [(_extra_attempt(a, now + i * gap), "failed") for i, a in enumerate(chosen)]
+    attempts = [
+        (a.following(now + i * gap, now + i * gap, extra=True), "failed") for i, a in enumerate(chosen)
+    ]
     ok, result = store.reopen(account_id, campaign_id, REOPENABLE, attempts, now)
     if not ok:
         raise refused(str(result))
@@ -241,7 +229,7 @@ def redial(store: Store, clock: Clock, key: str) -> dict[str, Any]:
     latest = _latest_attempts(store, account_id, campaign_id)[contact]
     if latest.state not in FINAL_STATES:
         raise DialerError(f"attempt {latest.key} of this contact is still {latest.state.value}")
-    new = _extra_attempt(latest, clock.now_ms())
+    new = latest.following(clock.now_ms(), clock.now_ms(), extra=True)
     ok, result = store.reopen(account_id, campaign_id, REOPENABLE, [(new, _leaves(latest))], clock.now_ms())
     if not ok:
         raise refused(str(result))

@@ -300,6 +300,23 @@ class CallAttempt(BaseModel):
     extra: bool = False  # made by re-execute / redial: outside the recall policy
     permanent: bool = False  # ended by a permanent error (invalid number, ...)
     price_per_minute: int | None = None  # the provider's price when the dial was admitted
+
+    def following(self, due_at: int, first_at: int, extra: bool = False) -> CallAttempt:
+        """Attempt n+1 of the same contact (a recall, or with ``extra`` a re-execute/redial)."""
+        from dialer.keys import attempt_key
+
+        return CallAttempt(
+            key=attempt_key(self.campaign_id, self.contact, self.attempt + 1),
+            account_id=self.account_id,
+            campaign_id=self.campaign_id,
+            contact=self.contact,
+            attempt=self.attempt + 1,
+            phone=self.phone,
+            due_at=due_at,
+            first_at=first_at,
+            extra=extra,
+        )
+
     placed_at: int | None = None
     dialing_at: int | None = None
     ended_at: int | None = None

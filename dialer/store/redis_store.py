@@ -352,42 +352,57 @@ class Store:
 
     # --- claims (scheduler) -------------------------------------------------------------------------------
     def claim_schedules(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
+        """Due schedules: PENDING -> QUEUED, leased."""
         members = self.r.zrangebyscore(keys.SCHED_DUE, "-inf", now_ms, start=0, num=limit)
-        if not members:
-            return []
         hashes = [keys.schedule(*keys.parse_ref(m)) for m in members]
-        return list(
-            self._run(
-                "claim",
-                [keys.SCHED_DUE, keys.SCHED_LEASED, *hashes],
-                [now_ms, lease_until_ms, "status", "PENDING", "QUEUED", *members],
-            )
+        return self._claim(
+            keys.SCHED_DUE,
+            keys.SCHED_LEASED,
+            members,
+            hashes,
+            now_ms,
+            lease_until_ms,
+            "status",
+            "PENDING",
+            "QUEUED",
         )
 
     def claim_attempts(self, upto_ms: int, lease_until_ms: int, limit: int) -> list[str]:
         members = self.r.zrangebyscore(keys.DUE, "-inf", upto_ms, start=0, num=limit)
-        return self.claim_refs(members, upto_ms, lease_until_ms) if members else []
+        return self.claim_refs(members, upto_ms, lease_until_ms)
 
     def claim_refs(self, refs: Sequence[str], upto_ms: int, lease_until_ms: int) -> list[str]:
         """Claim these attempts if they are still due by ``upto_ms`` (scheduled -> claimed, leased)."""
         hashes = [keys.attempt(*keys.parse_ref(m)) for m in refs]
-        return list(
-            self._run(
-                "claim",
-                [keys.DUE, keys.LEASED, *hashes],
-                [upto_ms, lease_until_ms, "state", "scheduled", "claimed", *refs],
-            )
+        return self._claim(
+            keys.DUE, keys.LEASED, refs, hashes, upto_ms, lease_until_ms, "state", "scheduled", "claimed"
         )
 
     def claim_events(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
+        """Simulated call outcomes that are due."""
         members = self.r.zrangebyscore(keys.SIM_EVENTS, "-inf", now_ms, start=0, num=limit)
+        return self._claim(
+            keys.SIM_EVENTS, keys.SIM_EVENTS_LEASED, members, [], now_ms, lease_until_ms, "", "", ""
+        )
+
+    def _claim(
+        self,
+        due: str,
+        leased: str,
+        members: Sequence[str],
+        hashes: Sequence[str],
+        upto_ms: int,
+        lease_until_ms: int,
+        field: str,
+        expect: str,
+        new: str,
+    ) -> list[str]:
+        """claim.lua: one claim per member however many schedulers race; sets ``field`` expect -> new."""
         if not members:
             return []
         return list(
             self._run(
-                "claim",
-                [keys.SIM_EVENTS, keys.SIM_EVENTS_LEASED],
-                [now_ms, lease_until_ms, "", "", "", *members],
+                "claim", [due, leased, *hashes], [upto_ms, lease_until_ms, field, expect, new, *members]
             )
         )
 

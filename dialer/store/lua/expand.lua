@@ -17,14 +17,7 @@ if status ~= 'running' and status ~= 'paused' and status ~= 'scheduled' then
 end
 for i = 0, n - 1 do
   local base = 5 + i * 4
-  local h = KEYS[4 + i]
-  if redis.call('EXISTS', h) == 0 then
-    local fields = cjson.decode(ARGV[base + 3])
-    for k, v in pairs(fields) do
-      if v ~= cjson.null then redis.call('HSET', h, k, tostring(v)) end
-    end
-    redis.call('ZADD', KEYS[2], ARGV[base + 1], ARGV[base])
-    redis.call('ZADD', KEYS[3], ARGV[base + 2], fields['key'])
+  if write_attempt(KEYS[4 + i], KEYS[2], KEYS[3], ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]) then
     created = created + 1
   end
 end

@@ -53,12 +53,7 @@ if outcome == 'recall' and status ~= 'running' and status ~= 'paused' and status
   outcome = 'failed'  -- stopping, stopped, cancelled: no new attempt
 end
 if outcome == 'recall' then
-  local fields = cjson.decode(ARGV[16])
-  for k, v in pairs(fields) do
-    if v ~= cjson.null then redis.call('HSET', KEYS[10], k, tostring(v)) end
-  end
-  redis.call('ZADD', KEYS[7], ARGV[14], ARGV[13])
-  redis.call('ZADD', KEYS[11], ARGV[15], fields['key'])
+  write_attempt(KEYS[10], KEYS[7], KEYS[11], ARGV[13], ARGV[14], ARGV[15], ARGV[16])
   redis.call('HINCRBY', KEYS[2], 'scheduled', 1)
   redis.call('HINCRBY', KEYS[2], 'recalls', 1)
 else

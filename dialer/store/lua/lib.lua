@@ -41,3 +41,16 @@ local function is_member(csv, value)
   end
   return false
 end
+
+-- Writes a new attempt (hash fields from JSON; JSON nulls skipped) and puts it in due and in the
+-- campaign's attempts. Returns false when it already exists (a repeated run changes nothing).
+local function write_attempt(h, due, attempts, ref, due_at, score, json)
+  if redis.call('EXISTS', h) == 1 then return false end
+  local fields = cjson.decode(json)
+  for k, v in pairs(fields) do
+    if v ~= cjson.null then redis.call('HSET', h, k, tostring(v)) end
+  end
+  redis.call('ZADD', due, due_at, ref)
+  redis.call('ZADD', attempts, score, fields['key'])
+  return true
+end
