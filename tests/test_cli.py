@@ -190,3 +190,49 @@ def test_a_campaign_dialled_through_the_cli_and_watched_to_the_end(
     calls = as_json(dialer("campaign", "calls", cid, "--json"))
     assert [c["key"] for c in calls] == [f"{cid}:0:1", f"{cid}:1:1"]
     assert calls[1]["outcome"] == "busy" or calls[1]["state"] == "busy"
+
+
+def test_group_list_update_and_redial_commands(cli_account: str, tmp_path: Path, stack: Any) -> None:
+    group = as_json(dialer("group", "create", cli_account, "leads", "--id", uid("g"), "--json"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("phone,first_name\n+34600123451,Ana\n,Luis\n")
+    proc = dialer("group", "import", group["id"], str(bad), "--json")
+    assert proc.returncode == 1
+    assert as_json(proc)["error"].startswith("1 bad row(s), nothing imported: line 3: phone:")
+    good = tmp_path / "good.csv"
+    good.write_text("phone,first_name,lead\n+34600123451,Ana,L1\n+34600123452,Luis,L2\n")
+    assert as_json(dialer("group", "import", group["id"], str(good), "--json"))["imported"] == 2
+    shown = as_json(dialer("group", "show", group["id"], "--json"))
+    assert shown["size"] == 2 and shown["contacts"][0]["custom_fields"] == {"lead": "L1"}
+
+    f = tmp_path / "c.json"
+    f.write_text(
+        json.dumps({"group_id": group["id"], "say": "Hi {{first_name}}", "launch_at": "2999-01-01T00:00:00Z"})
+    )
+    cid = as_json(dialer("campaign", "submit", str(f), "--account", cli_account, "--start", "--json"))[
+        "campaign_id"
+    ]
+    upd = as_json(dialer("campaign", "update", cid, "--launch-at", "2998-01-01T00:00:00Z", "--json"))
+    assert upd["launch_at"] == "2998-01-01T00:00:00.000Z"
+    assert dialer("campaign", "update", cid, "--launch-at", "2001-01-01", "--json").returncode == 1
+    listed = as_json(dialer("campaign", "list", "--account", cli_account, "--status", "scheduled", "--json"))
+    assert cid in [c["id"] for c in listed["result"]] and "next_page_token" in listed
+    assert as_json(dialer("campaign", "cancel", cid, "--json"))["status"] == "cancelled"
+    proc = dialer("campaign", "pause", cid, "--json")
+    assert proc.returncode == 1 and as_json(proc) == {
+        "error": "Campaign is not running (current state: cancelled)"
+    }
+
+    f.write_text(json.dumps({"group_id": group["id"], "say": "Hi {{first_name}}"}))
+    cid = as_json(dialer("campaign", "submit", str(f), "--account", cli_account, "--start", "--json"))[
+        "campaign_id"
+    ]
+    assert dialer("watch", cid).returncode == 0
+    redial = as_json(dialer("call", "redial", f"{cid}:0:1", "--json"))
+    assert redial["key"] == f"{cid}:0:2"
+    assert dialer("watch", cid).returncode == 0
+    dials = as_json(dialer("simulator", "dials", "--campaign", cid, "--json"))
+    assert [d["key"] for d in dials].count(f"{cid}:0:2") == 1
+    assert as_json(dialer("campaign", "re-execute", cid, "--json")) == {
+        "error": "All contacts have already been processed"
+    }
