@@ -9,6 +9,7 @@ from dialer import keys
 from dialer.clock import Clock, from_datetime, to_iso
 from dialer.errors import (
     ConnectionFailed,
+    DialerError,
     InsufficientBalance,
     InvalidRequest,
     InvalidState,
@@ -29,7 +30,7 @@ from dialer.phones import InvalidNumber, normalize
 from dialer.providers import ProviderFactory
 from dialer.store import Store
 from dialer.store.redis_store import COUNTERS
-from dialer.templates import MissingValue, check_xml, placeholders, render
+from dialer.templates import MissingValue, check_xml, render, required_params
 from dialer.validation import validate
 
 TERMINAL = frozenset({"completed", "stopped", "cancelled", "failed"})
@@ -76,8 +77,9 @@ def group_contacts(store: Store, account_id: str, req: CampaignRequest) -> list[
 
 
 def schedule_expansion(store: Store, campaign: Campaign, now_ms: int) -> None:
-    """Have the scheduler run start_campaign again (it expands from its cursor: new contacts only)."""
-    _schedule(store, campaign, now_ms)
+    """Have the scheduler run start_campaign again: it expands from its cursor (new contacts only),
+    staggered from now."""
+    _schedule(store, campaign, now_ms, base_cursor=store.expand_cursor(campaign.account_id, campaign.id))
 
 
 def check_message(msg: CampaignRequest | Campaign, contacts: list[Contact], refuse: bool = True) -> None:
@@ -93,12 +95,12 @@ def check_message(msg: CampaignRequest | Campaign, contacts: list[Contact], refu
             raise InvalidRequest(f"xml: {exc}") from None
     if not msg.say:
         return
-    n_params = max((int(p) for p in placeholders(msg.say) if p.isdigit()), default=0)
+    n_params = required_params(msg.say)
     for c in contacts:
         if c.intake != "ok":
             continue
         problem = None
-        if n_params and len(c.data.get("params") or []) != n_params:
+        if n_params and len(c.data.get("params") or []) < n_params:
             problem = f"contacts.{c.index}.params: each client must have params for all template variables"
         else:
             try:
@@ -131,7 +133,10 @@ def submit(
         else build_contacts(req, account.default_region)
     )
     check_message(req, contacts)
-    if req.next_campaign_id and store.r.hget(keys.CAMPAIGN_INDEX, req.next_campaign_id) != account_id:
+    if req.next_campaign_id and (
+        store.r.hget(keys.CAMPAIGN_INDEX, req.next_campaign_id) != account_id
+        or store.campaign_state(account_id, req.next_campaign_id) == "deleted"
+    ):
         raise InvalidRequest(f"next_campaign_id: campaign not found: {req.next_campaign_id}")
     now = clock.now_ms()
     launch_at = from_datetime(req.launch_at) if req.launch_at else None
@@ -208,6 +213,8 @@ def start_checks(
     has_contacts = int(live.get("contacts_n", 0)) > 0 or bool(campaign.group_id)
     if not has_contacts or provider is None or not provider.enabled or not provider.from_numbers:
         raise NoGroupOrProvider()
+    if int(live.get("contacts_n", 0)) == 0 and campaign.end_handle == "stop":
+        raise InvalidRequest("No contacts found")  # an empty group (seed 004)
     now = clock.now_ms()
     launch = campaign.launch_at or now
     if provider.hourly_quota and keys.hour_start(launch) == keys.hour_start(now):
@@ -228,7 +235,7 @@ def start_campaign(
 ) -> dict[str, Any]:
     """Start a draft campaign: checks, then a PENDING CampaignSchedule at launch time (seed 004 body)."""
     campaign, live = store.get_campaign(account_id, campaign_id)
-    status = live["status"]
+    status = store.campaign_state(account_id, campaign_id)
     now = clock.now_ms()
     if status == "scheduled":  # idempotent: the same schedule
         sched = store.get_schedule(account_id, campaign_id)
@@ -245,14 +252,17 @@ def start_campaign(
         raise InvalidRequest("Scheduled time is in the past")
     start_checks(store, clock, providers, campaign, live)
     ok, before = store.transition(account_id, campaign_id, ["draft"], "scheduled", "", now)
+    if not ok and before == "scheduled":  # a concurrent start won: the same answer
+        return start_campaign(store, clock, providers, account_id, campaign_id)
     if not ok:
         raise InvalidState(f"Campaign is not running (current state: {before})")
     sched = _schedule(store, campaign, campaign.launch_at or now)
     return _start_body(campaign, sched, now)
 
 
-def _schedule(store: Store, campaign: Campaign, start_at: int) -> CampaignSchedule:
+def _schedule(store: Store, campaign: Campaign, start_at: int, base_cursor: int = 0) -> CampaignSchedule:
     sched = CampaignSchedule(
+        base_cursor=base_cursor,
         account_id=campaign.account_id,
         campaign_id=campaign.id,
         group_id=campaign.group_id,
@@ -280,6 +290,26 @@ def _start_body(campaign: Campaign, sched: CampaignSchedule, now: int) -> dict[s
     else:
         body["message"] = "Campaign execution started immediately"
     return body
+
+
+def start_next(
+    store: Store, clock: Clock, campaign: Campaign, providers: ProviderFactory | None = None
+) -> None:
+    """`next_campaign_id`: start the chained campaign when this one completes, once — the flag is set
+    after the start (a crash in between re-runs an idempotent start; a re-executed campaign completing
+    again does not start it twice)."""
+    import structlog
+
+    nxt = campaign.next_campaign_id
+    if not nxt or store.next_fired(campaign.account_id, campaign.id):
+        return
+    log = structlog.get_logger("dialer.campaigns").bind(campaign_id=campaign.id, next_campaign_id=nxt)
+    try:
+        start_campaign(store, clock, providers or ProviderFactory(store.r, clock), campaign.account_id, nxt)
+        log.info("next_campaign_started")
+    except DialerError as exc:
+        log.warning("next_campaign_not_started", error=exc.message)
+    store.mark_next_fired(campaign.account_id, campaign.id, clock.now_ms())
 
 
 # --- views ------------------------------------------------------------------------------------------------------

@@ -479,6 +479,8 @@ def campaign_submit(
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"{file}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest(f"{file}: not valid JSON: nested too deeply") from None
     res = submit(ctx.store, clock, ctx.providers, account, data, start=start)
     emit(res, as_json, None if as_json else _summary_line(res))
 
@@ -735,7 +737,11 @@ def _fail(code: int, key: str, message: str) -> None:
 def main() -> None:
     configure_logging(get_settings())
     try:
-        app()  # standalone: usage errors exit 2 with the usage text
+        app()  # standalone: usage errors exit 2 with the usage text (on stderr)
+    except SystemExit as exc:
+        if exc.code == 2 and "--json" in sys.argv:  # scripts still get one JSON document
+            print(json.dumps({"error": "usage error: " + " ".join(sys.argv[1:]) + " (see --help)"}))
+        raise
     except DialerError as exc:
         _fail(1, exc.key, exc.message)
     except RedisUnavailable as exc:

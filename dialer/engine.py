@@ -70,9 +70,10 @@ class Engine:
         campaign, live = self.store.get_campaign(account_id, campaign_id)
         sched = self.store.get_schedule(account_id, campaign_id)
         start_at = sched.start_at if sched else self.clock.now_ms()
+        base = sched.base_cursor if sched else 0
         now = self.clock.now_ms()
-        if live["status"] == "scheduled":
-            self.store.transition(account_id, campaign_id, ["scheduled"], "running", "", now)
+        if live["status"] == "scheduled":  # launch: parked attempts (a pause before launch) come back too
+            self.store.resume(account_id, campaign_id, ["scheduled"], "running", now)
         status = self.store.campaign_status(account_id, campaign_id)
         if status not in ("running", "paused", "stopping"):
             bound.info("schedule_dropped", status=status)
@@ -80,24 +81,31 @@ class Engine:
             return status
         bound.info("campaign_running", start_at=start_at)
         provider = self._provider(campaign)
-        self._expand(
-            campaign,
-            provider,
-            start_at,
-            int(self.store.get_campaign(account_id, campaign_id)[1]["contacts_n"]),
-        )
+        total = int(self.store.get_campaign(account_id, campaign_id)[1]["contacts_n"])
+        self._expand(campaign, provider, start_at, base, total)
         self.store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
         status = self.store.campaign_status(account_id, campaign_id)
         if status == "completed":  # every contact was refused at intake
             self.after_completion(campaign)
         return status
 
-    def _expand(self, campaign: Campaign, provider: ProviderConfig | None, start_at: int, total: int) -> None:
+    def _expand(
+        self, campaign: Campaign, provider: ProviderConfig | None, start_at: int, base: int, total: int
+    ) -> None:
+        """Write first attempts from the cursor on, staggered from ``start_at``; the contacts from ``base``
+        (where this run's batch begins: 0 at launch, the old end for contacts added later) count for the
+        stagger."""
         a, c = campaign.account_id, campaign.id
         gap = stagger_ms(campaign, provider)
         bound = log.bind(campaign_id=c)
+
+        def rank_at(cursor: int) -> int:
+            if cursor <= base:
+                return 0
+            return sum(1 for ct in self.store.contacts(a, c, base, cursor - 1) if ct.intake == "ok")
+
         cursor = self.store.expand_cursor(a, c)
-        rank = sum(1 for ct in self.store.contacts(a, c, 0, cursor - 1) if ct.intake == "ok") if cursor else 0
+        rank = rank_at(cursor)
         while True:
             chunk = self.store.contacts(a, c, cursor, cursor + EXPAND_CHUNK - 1) if cursor < total else []
             attempts = []
@@ -121,7 +129,7 @@ class Engine:
             applied, status = self.store.expand(a, c, cursor, new_cursor, last, attempts, self.clock.now_ms())
             if not applied:  # another run got here first: continue from where it is
                 cursor = self.store.expand_cursor(a, c)
-                rank = sum(1 for ct in self.store.contacts(a, c, 0, cursor - 1) if ct.intake == "ok")
+                rank = rank_at(cursor)
                 if cursor >= total:
                     return
                 continue
@@ -443,20 +451,10 @@ class Engine:
         return outcome
 
     def after_completion(self, campaign: Campaign) -> None:
-        """`next_campaign_id`: start the chained campaign, once (a re-executed campaign does not fire twice)."""
-        from dialer.campaigns import start_campaign
-        from dialer.errors import DialerError
+        """`next_campaign_id`: start the chained campaign (once)."""
+        from dialer.campaigns import start_next
 
-        nxt = campaign.next_campaign_id
-        if not nxt or not self.store.mark_next_fired(campaign.account_id, campaign.id, self.clock.now_ms()):
-            return
-        try:
-            start_campaign(self.store, self.clock, self.providers, campaign.account_id, nxt)
-            log.info("next_campaign_started", campaign_id=campaign.id, next_campaign_id=nxt)
-        except DialerError as exc:
-            log.warning(
-                "next_campaign_not_started", campaign_id=campaign.id, next_campaign_id=nxt, error=exc.message
-            )
+        start_next(self.store, self.clock, campaign, self.providers)
 
     def sim_event(self, sid: str) -> str:
         """A simulated call reached its outcome: the same path as a Twilio status callback."""

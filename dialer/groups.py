@@ -57,6 +57,13 @@ def view(store: Store, group_id: str, with_contacts: bool = False) -> dict[str, 
 
 def _csv_rows(text: str) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _read_csv(reader)
+    except csv.Error as exc:
+        raise InvalidRequest(f"line {reader.line_num + 1}: not readable CSV: {exc}") from None
+
+
+def _read_csv(reader: csv.DictReader[str]) -> list[tuple[str, dict[str, Any]]]:
     if not reader.fieldnames or "phone" not in [f.strip() for f in reader.fieldnames]:
         raise InvalidRequest("line 1: the header row must name a 'phone' column")
     rows = []
@@ -88,6 +95,8 @@ def _json_rows(text: str) -> list[tuple[str, Any]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest("not valid JSON: nested too deeply") from None
     if isinstance(data, dict) and "contacts" in data:
         data = data["contacts"]
     if not isinstance(data, list):
@@ -160,7 +169,7 @@ def _feed_campaigns(
     fed = []
     for cid in store.group_subscribers(account_id, group_id):
         campaign, live = store.get_campaign(account_id, cid)
-        if live["status"] not in ("scheduled", "running", "paused") or live.get("deleted_at"):
+        if live["status"] not in ("draft", "scheduled", "running", "paused") or live.get("deleted_at"):
             continue
         contacts = [Contact(index=0, phone=c.phone, data=c.data) for c in fresh]
         check_message(campaign, contacts, refuse=False)

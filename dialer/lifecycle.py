@@ -11,7 +11,7 @@ from typing import Any
 from dialer import keys
 from dialer.clock import Clock, to_iso
 from dialer.errors import InsufficientBalance, InvalidState
-from dialer.models import FINAL_STATES, AttemptState, CallAttempt, ScheduleStatus
+from dialer.models import FINAL_STATES, AttemptState, CallAttempt
 from dialer.money import reservation
 from dialer.outcomes import answered_by_human, retryable
 from dialer.store import Store
@@ -50,7 +50,7 @@ def _result(campaign_id: str, status: str, message: str) -> dict[str, Any]:
 
 def pause(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
     """No new dial starts once this returns (admission reads the same status key); live calls finish."""
-    allowed("pause", store.campaign_status(account_id, campaign_id))
+    allowed("pause", store.campaign_state(account_id, campaign_id))
     ok, before = store.transition(
         account_id, campaign_id, TRANSITIONS["pause"], "paused", "paused", clock.now_ms()
     )
@@ -61,9 +61,10 @@ def pause(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict
 
 def resume(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
     """Paused -> running where it stopped (re-running the balance check); a campaign paused before its
-    launch goes back to scheduled."""
+    launch (never expanded) goes back to scheduled. A campaign whose last call ended while it was
+    paused completes here (and starts its next campaign)."""
     campaign, live = store.get_campaign(account_id, campaign_id)
-    allowed("resume", live["status"])
+    allowed("resume", store.campaign_state(account_id, campaign_id))
     if campaign.provider:
         try:
             provider = store.get_provider(account_id, campaign.provider)
@@ -72,17 +73,21 @@ def resume(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dic
             need = 1
         if store.get_account(account_id).available < need:
             raise InsufficientBalance()
-    sched = store.get_schedule(account_id, campaign_id)
-    target = "scheduled" if sched is not None and sched.status == ScheduleStatus.PENDING else "running"
-    ok, before, _ = store.resume(account_id, campaign_id, ["paused"], target, clock.now_ms())
+    launched = int(live.get("expand_cursor", 0)) > 0 or live.get("expanded") == "1"
+    target = "running" if launched else "scheduled"
+    ok, before, after = store.resume(account_id, campaign_id, ["paused"], target, clock.now_ms())
     if not ok:
         raise refused(before)
-    return _result(campaign_id, target, "Campaign resumed")
+    if after == "completed":
+        from dialer.campaigns import start_next
+
+        start_next(store, clock, campaign)
+    return _result(campaign_id, after, "Campaign completed" if after == "completed" else "Campaign resumed")
 
 
 def stop(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
     """No new dials; live calls finish (``stopping``), then ``stopped``; waiting attempts end canceled."""
-    allowed("stop", store.campaign_status(account_id, campaign_id))
+    allowed("stop", store.campaign_state(account_id, campaign_id))
     ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS["stop"], "stopping", clock.now_ms())
     if not ok:
         raise refused(before)
@@ -92,7 +97,7 @@ def stop(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[
 
 def cancel(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
     """Cancelled at once; every attempt not yet dialled ends canceled."""
-    allowed("cancel", store.campaign_status(account_id, campaign_id))
+    allowed("cancel", store.campaign_state(account_id, campaign_id))
     ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS["cancel"], "cancelled", clock.now_ms())
     if not ok:
         raise refused(before)
@@ -111,6 +116,7 @@ def _cancel_pending(store: Store, clock: Clock, account_id: str, campaign_id: st
 UPDATABLE = tuple(TRANSITIONS["update"])
 DELETABLE = tuple(TRANSITIONS["delete"])
 REOPENABLE = tuple(TRANSITIONS["re-execute"])
+REOPEN_CHUNK = 1000
 NOT_UPDATABLE = "only scheduled campaigns can be updated (name and SendAt fields only)"
 
 
@@ -121,7 +127,7 @@ def update(
     from dialer.errors import InvalidRequest
 
     campaign, live = store.get_campaign(account_id, campaign_id)
-    if live["status"] not in UPDATABLE or live.get("deleted_at"):
+    if store.campaign_state(account_id, campaign_id) not in UPDATABLE:
         raise InvalidState(NOT_UPDATABLE)
     now = clock.now_ms()
     if launch_at is not None and launch_at < now - 1000:
@@ -184,8 +190,8 @@ def re_execute(store: Store, clock: Clock, account_id: str, campaign_id: str) ->
     from dialer.engine import stagger_ms
     from dialer.errors import DialerError
 
-    campaign, live = store.get_campaign(account_id, campaign_id)
-    allowed("re-execute", live["status"])
+    campaign, _ = store.get_campaign(account_id, campaign_id)
+    allowed("re-execute", store.campaign_state(account_id, campaign_id))
     provider = None
     if campaign.provider:
         try:
@@ -201,12 +207,21 @@ def re_execute(store: Store, clock: Clock, account_id: str, campaign_id: str) ->
     attempts = [
         (a.following(now + i * gap, now + i * gap, extra=True), "failed") for i, a in enumerate(chosen)
     ]
-    ok, result = store.reopen(account_id, campaign_id, REOPENABLE, attempts, now)
-    if not ok:
-        raise refused(str(result))
+    created = 0
+    for start in range(0, len(attempts), REOPEN_CHUNK):  # chunks: never one long Lua call
+        # the first chunk flips the state; the next ones continue while it is still ours to run
+        states = REOPENABLE if start == 0 else (*REOPENABLE, "running", "paused")
+        ok, result = store.reopen(
+            account_id, campaign_id, states, attempts[start : start + REOPEN_CHUNK], now
+        )
+        if not ok and start == 0:
+            raise refused(str(result))
+        if not ok:  # stopped or cancelled meanwhile
+            break
+        created += int(result)
     return {
         "success": True,
-        "message": f"Campaign re-executed: {result} contacts to call again",
+        "message": f"Campaign re-executed: {created} contacts to call again",
         "campaign_id": campaign_id,
         "status": "running",
         "attempts": [a.key for a, _ in attempts],
@@ -222,8 +237,7 @@ def redial(store: Store, clock: Clock, key: str) -> dict[str, Any]:
     except ValueError:
         raise NotFound(f"attempt not found: {key}") from None
     account_id = store.campaign_account(campaign_id)
-    _, live = store.get_campaign(account_id, campaign_id)
-    allowed("redial", live["status"])
+    allowed("redial", store.campaign_state(account_id, campaign_id))
     if store.get_attempt(account_id, key) is None:
         raise NotFound(f"attempt not found: {key}")
     latest = _latest_attempts(store, account_id, campaign_id)[contact]

@@ -276,6 +276,7 @@ class CampaignSchedule(BaseModel):
     xml: str | None
     start_at: int
     status: ScheduleStatus = ScheduleStatus.PENDING
+    base_cursor: int = 0  # contacts before it were expanded by an earlier run (stagger counts from here)
 
 
 class CallAttempt(BaseModel):

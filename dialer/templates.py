@@ -22,6 +22,14 @@ def placeholders(text: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER.finditer(text)]
 
 
+def required_params(text: str) -> int:
+    """How many per-contact ``params`` a text needs: its highest ``{{N}}`` without a declared default."""
+    return max(
+        (int(m.group(1)) for m in PLACEHOLDER.finditer(text) if m.group(1).isdigit() and m.group(2) is None),
+        default=0,
+    )
+
+
 def _lookup(name: str, data: dict[str, Any]) -> Any:
     if name.isdigit():
         params = data.get("params") or []

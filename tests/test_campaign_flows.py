@@ -201,3 +201,26 @@ def test_unknown_group_and_mixed_sources_are_refused(store: Any, account: str) -
     gid = groups.create(store, clock, other, "theirs")["id"]
     with pytest.raises(InvalidRequest, match="group not found"):
         new_campaign(store, account, {"group_id": gid, "say": "x"}, start=False)
+
+
+def test_unreadable_files_give_a_clear_error(store: Any, account: str, tmp_path: Path) -> None:
+    gid = groups.create(store, clock, account, "g")["id"]
+    huge = tmp_path / "huge.csv"
+    huge.write_text("phone,first_name\n+34600000990," + "x" * 200_000 + "\n")
+    with pytest.raises(InvalidRequest, match="line 2: not readable CSV"):
+        groups.import_rows(store, clock, gid, groups.parse_file(huge))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvalidRequest, match="nested too deeply"):
+        groups.parse_file(deep)
+    headerless = tmp_path / "h.csv"
+    headerless.write_text("name\nAna\n")
+    with pytest.raises(InvalidRequest, match="line 1: the header row must name a 'phone' column"):
+        groups.parse_file(headerless)
+
+
+def test_a_param_placeholder_with_a_default_needs_no_params(store: Any, account: str) -> None:
+    add_sim_provider(store, account)
+    assert new_campaign(
+        store, account, {"say": "Hi {{1|there}}", "contacts": [{"phone": "+34600000995"}]}, start=False
+    )

@@ -159,6 +159,8 @@ def test_refusals_exit_1_with_the_error_naming_the_field(cli_account: str, tmp_p
 
 def test_usage_error_exits_2_and_unreachable_redis_exits_3() -> None:
     assert dialer("campaign", "frobnicate").returncode == 2
+    proc = dialer("campaign", "list", "--limit", "0", "--json")
+    assert proc.returncode == 2 and as_json(proc)["error"].startswith("usage error")
     proc = dialer("campaign", "show", "x", "--json", env={"DIALER_REDIS_URL": "redis://127.0.0.1:1/0"})
     assert proc.returncode == 3
     assert "unreachable" in as_json(proc)["error"] and "dialer dev" in as_json(proc)["error"]

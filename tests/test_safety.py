@@ -168,3 +168,168 @@ def test_lookup_never_adopts_another_attempts_call_to_the_same_number(store: Any
     assert sim.lookup("+34600000951", "+34911234567", now - 5000, now + 5000, f"{account}|mine:0:1") is None
     found = sim.lookup("+34600000951", "+34911234567", now - 5000, now + 5000, f"{account}|other:0:1")
     assert found is not None and found.sid == placed.sid
+
+
+def test_resume_that_completes_reports_it_and_starts_the_next_campaign(
+    store: Any, account: str, stack: Any
+) -> None:
+    add_sim_provider(store, account, sim={"talk_min_s": 1.0, "talk_max_s": 1.0})
+    nxt = str(
+        submit(
+            store,
+            clock,
+            ProviderFactory(store.r, clock),
+            account,
+            {"contacts": [{"phone": "+34600000961"}], "say": "next"},
+            start=False,
+        )["campaign_id"]
+    )
+    cid = new_campaign(
+        store, account, {"contacts": [{"phone": "+34600000960"}], "say": "hi", "next_campaign_id": nxt}
+    )
+    wait_for(
+        lambda: campaign_view(store, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call"
+    )
+    lifecycle.pause(store, clock, account, cid)
+    wait_for(
+        lambda: campaign_view(store, account, cid)["counters"]["dialing"] == 0, timeout=20, what="call end"
+    )
+    assert lifecycle.resume(store, clock, account, cid)["status"] == "completed"
+    wait_for(
+        lambda: campaign_view(store, account, nxt)["status"] == "completed", timeout=30, what="next campaign"
+    )
+
+
+def test_deleted_campaigns_take_no_command_and_are_never_chained(store: Any, account: str) -> None:
+    import pytest
+
+    from dialer.campaigns import start_campaign
+    from dialer.errors import DialerError, InvalidRequest
+
+    add_sim_provider(store, account)
+    factory = ProviderFactory(store.r, clock)
+    draft = str(
+        submit(store, clock, factory, account, {"contacts": [{"phone": "+34600000970"}], "say": "x"})[
+            "campaign_id"
+        ]
+    )
+    chained = str(
+        submit(
+            store,
+            clock,
+            factory,
+            account,
+            {"contacts": [{"phone": "+34600000971"}], "say": "x", "next_campaign_id": draft},
+        )["campaign_id"]
+    )
+    lifecycle.delete(store, clock, account, draft)
+    with pytest.raises(DialerError, match="current state: deleted"):
+        start_campaign(store, clock, factory, account, draft)
+    with pytest.raises(DialerError, match="current state: deleted"):
+        lifecycle.delete(store, clock, account, draft)
+    with pytest.raises(InvalidRequest, match="next_campaign_id: campaign not found"):
+        submit(
+            store,
+            clock,
+            factory,
+            account,
+            {"contacts": [{"phone": "+34600000972"}], "say": "x", "next_campaign_id": draft},
+        )
+    from dialer.campaigns import start_next
+    from dialer.models import Campaign
+
+    start_next(store, clock, store.get_campaign(account, chained)[0].model_copy(), factory)
+    assert campaign_view(store, account, draft)["status"] == "draft"
+    assert isinstance(store.get_campaign(account, chained)[0], Campaign)
+
+
+def test_contacts_added_later_are_staggered_from_now_not_behind_the_old_ones(
+    store: Any, account: str
+) -> None:
+    """A continue campaign that already expanded 50 contacts (1 s stagger): a contact imported later is
+    due now, not 50 s later."""
+    from dialer import groups
+
+    add_sim_provider(store, account)
+    fake = FakeClock()
+    engine = Engine(store, fake, ProviderFactory(store.r, fake), Settings())
+    gid = groups.create(store, fake, account, "g")["id"]
+    groups.import_rows(store, fake, gid, [(f"line {i}", {"phone": f"+3460{i:07d}"}) for i in range(2, 52)])
+    cid = submit(
+        store,
+        fake,
+        engine.providers,
+        account,
+        {"group_id": gid, "end_handle": "continue", "say": "x", "stagger_seconds": 1},
+        start=True,
+    )["campaign_id"]
+    engine.start_campaign(account, cid)
+    fake.advance(5)
+    groups.import_rows(
+        store,
+        fake,
+        gid,
+        [("line 2", {"phone": "+34699999999", "custom_fields": {"n": 12345678901234567890}, "params": []})],
+    )
+    engine.start_campaign(account, cid)
+    new = next(a for a in store.campaign_attempts(account, cid) if a.phone == "+34699999999")
+    assert new.due_at == fake.now_ms()
+    contact = store.contact(account, cid, new.contact)
+    assert contact.data["custom_fields"]["n"] == 12345678901234567890  # big integers survive the append
+
+
+def test_a_draft_continue_campaign_gets_contacts_added_before_its_start(store: Any, account: str) -> None:
+    from dialer import groups
+
+    add_sim_provider(store, account)
+    gid = groups.create(store, clock, account, "g")["id"]
+    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600000980"})])
+    cid = str(
+        submit(
+            store,
+            clock,
+            ProviderFactory(store.r, clock),
+            account,
+            {"group_id": gid, "end_handle": "continue", "say": "x"},
+        )["campaign_id"]
+    )
+    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600000981"})])
+    assert [c.phone for c in store.contacts(account, cid)] == ["+34600000980", "+34600000981"]
+
+
+def test_an_empty_group_is_refused_at_start_with_no_contacts_found(store: Any, account: str) -> None:
+    import pytest
+
+    from dialer import groups
+    from dialer.errors import DialerError
+
+    add_sim_provider(store, account)
+    gid = groups.create(store, clock, account, "empty")["id"]
+    with pytest.raises(DialerError, match="No contacts found"):
+        submit(
+            store, clock, ProviderFactory(store.r, clock), account, {"group_id": gid, "say": "x"}, start=True
+        )
+
+
+def test_list_pages_through_many_campaigns_created_in_the_same_millisecond(store: Any) -> None:
+    from dialer.campaigns import list_view
+    from dialer.models import Campaign
+
+    account = uid("same")
+    store.create_account(account, "S", 0, None, clock.now_ms())
+    ids = set()
+    for _ in range(120):
+        c = Campaign(
+            id=store.new_campaign_id(), account_id=account, name="x", provider=None, say="x", created_at=1
+        )
+        store.create_campaign(c, [], {})
+        ids.add(c.id)
+    seen: list[str] = []
+    token = None
+    while True:
+        page = list_view(store, account, None, 7, token)
+        seen += [v["id"] for v in page["result"]]
+        token = page["next_page_token"]
+        if not token:
+            break
+    assert len(seen) == 120 and set(seen) == ids

@@ -220,6 +220,13 @@ class Store:
     def campaign_status(self, account_id: str, campaign_id: str) -> str:
         return str(self.r.hget(keys.campaign(account_id, campaign_id), "status") or "")
 
+    def campaign_state(self, account_id: str, campaign_id: str) -> str:
+        """The state commands see: the status, or 'deleted' once soft-deleted."""
+        status, deleted = self.r.hmget(keys.campaign(account_id, campaign_id), "status", "deleted_at")
+        if status is None:
+            raise NotFound(f"campaign not found: {campaign_id}")
+        return "deleted" if deleted else str(status)
+
     def transition(
         self,
         account_id: str,
@@ -285,32 +292,34 @@ class Store:
         return res[0] == "ok", str(res[1])
 
     def list_campaigns(self, account_id: str | None, after: str | None, batch: int) -> list[tuple[str, int]]:
-        """Campaign ids newest first, after the page token ``score:id`` (exclusive)."""
+        """Campaign ids newest first (ties by id, descending), strictly after the page token ``score:id``."""
         key = keys.account_campaigns(account_id) if account_id else keys.CAMPAIGNS_BY_CREATION
-        top: Any = "+inf"
-        last_id = None
-        if after:
-            score_text, _, last_id = after.partition(":")
-            top = int(score_text)
-        rows = self.r.zrevrangebyscore(key, top, "-inf", start=0, num=batch, withscores=True)
-        out = [(str(m), int(sc)) for m, sc in rows]
-        if last_id is not None:  # same-score members sort in reverse: skip those already returned
-            out = [(m, sc) for m, sc in out if not (sc == top and m >= last_id)]
-        return out
+        if not after:
+            rows = self.r.zrevrangebyscore(key, "+inf", "-inf", start=0, num=batch, withscores=True)
+            return [(str(m), int(sc)) for m, sc in rows]
+        score_text, _, last_id = after.partition(":")
+        top = int(score_text)
+        same = sorted((str(m) for m in self.r.zrangebyscore(key, top, top) if str(m) < last_id), reverse=True)
+        older = self.r.zrevrangebyscore(key, f"({top}", "-inf", start=0, num=batch, withscores=True)
+        return ([(m, top) for m in same] + [(str(m), int(sc)) for m, sc in older])[:batch]
 
     def resume(
         self, account_id: str, campaign_id: str, allowed: Iterable[str], new: str, now_ms: int
-    ) -> tuple[bool, str, int]:
-        """CAS of the status to ``new`` and every parked attempt back to due; (done, status before, woken)."""
+    ) -> tuple[bool, str, str]:
+        """CAS of the status to ``new``, every parked attempt back to due, and the completion re-checked;
+        returns (done, status before, status after)."""
         res = self._run(
             "resume",
             [keys.campaign(account_id, campaign_id), keys.campaign_parked(account_id, campaign_id), keys.DUE],
             [",".join(allowed), new, now_ms],
         )
-        return res[0] == "ok", str(res[1]), int(res[2])
+        return res[0] == "ok", str(res[1]), str(res[2])
 
     def settle_status(self, account_id: str, campaign_id: str, now_ms: int) -> str:
         return str(self._run("settle_status", [keys.campaign(account_id, campaign_id)], [now_ms]))
+
+    def next_fired(self, account_id: str, campaign_id: str) -> bool:
+        return bool(self.r.hexists(keys.campaign(account_id, campaign_id), "next_fired"))
 
     def mark_next_fired(self, account_id: str, campaign_id: str, now_ms: int) -> bool:
         """True the first time only: the chained campaign starts once."""
@@ -701,9 +710,11 @@ class Store:
         dups = bad = 0
         for start in range(0, len(contacts), 1000):
             chunk = contacts[start : start + 1000]
-            res = self._run(
-                "append_contacts", [owner, contacts_key, phones_key], [c.model_dump_json() for c in chunk]
-            )
+            args: list[str] = []
+            for c in chunk:
+                rest = c.model_dump_json(exclude={"index", "intake", "intake_reason"})
+                args += [c.phone, "ok" if c.intake == "ok" else "invalid", json.dumps(c.intake_reason), rest]
+            res = self._run("append_contacts", [owner, contacts_key, phones_key], args)
             dups, bad = dups + int(res[1]), bad + int(res[2])
             added += [c for c, flag in zip(chunk, str(res[3]), strict=True) if flag == "o"]
         return added, dups, bad

@@ -1,6 +1,13 @@
 -- lib: helpers prepended to every script of the store (Redis 6.2 Lua has no modules).
 -- Callers pass every key through KEYS and the time through ARGV (scripts never call TIME).
 
+-- A campaign's state for commands: its status, or 'deleted' once soft-deleted (kept for reports only).
+local function status_of(campaign)
+  local s = redis.call('HMGET', campaign, 'status', 'deleted_at')
+  if s[2] and s[2] ~= '' then return 'deleted' end
+  return s[1]
+end
+
 -- Completes (or stops) a campaign whose every contact is final: nothing scheduled, nothing live,
 -- expansion done, and `end_handle` not `continue`. Returns the campaign's status after the check.
 local function maybe_complete(campaign, now)

@@ -5,7 +5,7 @@
 -- ARGV[3..] per attempt, 5 values: ref, due_at, order score, attempt JSON, counter it leaves
 -- Returns {'ok', attempts created} or {'refused', current status}.
 local now = tonumber(ARGV[1])
-local cur = redis.call('HGET', KEYS[1], 'status')
+local cur = status_of(KEYS[1])
 if not cur or not is_member(ARGV[2], cur) then return {'refused', cur or 'missing'} end
 local created = 0
 local n = (#ARGV - 2) / 5

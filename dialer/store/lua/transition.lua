@@ -4,7 +4,7 @@
 -- ARGV[1] allowed current statuses (comma list)  ARGV[2] new status ('' = keep)  ARGV[3] reason
 -- ARGV[4] now (ms)  ARGV[5..] optional field, value pairs written in the same step (e.g. deleted_at)
 -- Returns {'ok', old} or {'refused', current}.
-local cur = redis.call('HGET', KEYS[1], 'status')
+local cur = status_of(KEYS[1])
 if not cur then return {'refused', 'missing'} end
 if not is_member(ARGV[1], cur) then return {'refused', cur} end
 if ARGV[2] ~= '' then

@@ -4,7 +4,7 @@
 -- ARGV[1] allowed statuses (comma list)  ARGV[2] new campaign doc (JSON)  ARGV[3] schedule member
 -- ARGV[4] new start_at (ms)  ARGV[5] new schedule doc (JSON, '' = none)  ARGV[6] now
 -- Returns {'ok', status} or {'refused', status}.
-local cur = redis.call('HGET', KEYS[1], 'status')
+local cur = status_of(KEYS[1])
 if not cur or not is_member(ARGV[1], cur) then return {'refused', cur or 'missing'} end
 if cur == 'scheduled' then
   if redis.call('HGET', KEYS[2], 'status') ~= 'PENDING' or not redis.call('ZSCORE', KEYS[3], ARGV[3]) then
