@@ -87,22 +87,24 @@ def resume(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dic
 
 def stop(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
     """No new dials; live calls finish (``stopping``), then ``stopped``; waiting attempts end canceled."""
-    allowed("stop", store.campaign_state(account_id, campaign_id))
-    ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS["stop"], "stopping", clock.now_ms())
-    if not ok:
-        raise refused(before)
-    status = _cancel_pending(store, clock, account_id, campaign_id, "campaign stopped")
+    status = _halt(store, clock, account_id, campaign_id, "stop", "campaign stopped")
     return _result(campaign_id, status, "Campaign stopping" if status == "stopping" else "Campaign stopped")
 
 
 def cancel(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
     """Cancelled at once; every attempt not yet dialled ends canceled."""
-    allowed("cancel", store.campaign_state(account_id, campaign_id))
-    ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS["cancel"], "cancelled", clock.now_ms())
+    _halt(store, clock, account_id, campaign_id, "cancel", "campaign cancelled")
+    return _result(campaign_id, "cancelled", "Campaign cancelled")
+
+
+def _halt(store: Store, clock: Clock, account_id: str, campaign_id: str, command: str, reason: str) -> str:
+    """Stop or cancel: the state change (parked attempts released to be ended), then every attempt not
+    yet dialled ends canceled; returns the status after."""
+    target = allowed(command, store.campaign_state(account_id, campaign_id))
+    ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS[command], target, clock.now_ms())
     if not ok:
         raise refused(before)
-    _cancel_pending(store, clock, account_id, campaign_id, "campaign cancelled")
-    return _result(campaign_id, "cancelled", "Campaign cancelled")
+    return _cancel_pending(store, clock, account_id, campaign_id, reason)
 
 
 def _cancel_pending(store: Store, clock: Clock, account_id: str, campaign_id: str, reason: str) -> str:
