@@ -167,6 +167,12 @@ class Engine:
             if provider is None:
                 return self._stop_campaign(campaign, "provider_missing")
             return self._reconcile_dial(att, campaign, provider)
+        if att.state == AttemptState.SCHEDULED:
+            # called directly rather than through the scheduler: claim it first, the same atomic claim
+            # (only if it is due and in the due set; one caller wins, a waiting or parked one is left alone)
+            lease_until = now + round(self.settings.lease_s * 1000)
+            if not self.store.claim_refs([ref], now + MAX_SLOT_WAIT_MS, lease_until):
+                return "stale"
         if self.store.is_dnc(account_id, att.phone):
             self._end(att, campaign, provider, "skipped", "dnc", allowed="claimed")
             return "skipped"

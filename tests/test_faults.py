@@ -146,3 +146,17 @@ def test_worker_dies_after_the_provider_took_the_call_then_it_is_adopted_not_red
     acc = store.get_account(account)
     assert acc.balance == balance_before - parse_money("0.10")
     assert acc.reserved == 0
+
+
+def test_place_call_run_directly_twice_on_an_unclaimed_attempt_dials_once(store: Any, account: str) -> None:
+    """Without any scheduler: the actor's function called twice at once for a due attempt claims it
+    itself (one caller wins) and dials once."""
+    add_sim_provider(store, account)
+    engine = make_engine(store, FakeClock())
+    body = {"contacts": [{"phone": "+34600000004"}], "say": "hi"}
+    cid = submit(store, engine.clock, engine.providers, account, body, start=True)["campaign_id"]
+    engine.start_campaign(account, cid)
+    ref = keys.ref(account, keys.attempt_key(cid, 0, 1))
+    results = run_concurrently(2, lambda: engine.place_call(ref))
+    assert sorted(results) in (["busy", "dialed"], ["dialed", "stale"])
+    assert len(sim_dials(store.r, cid)) == 1
