@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -746,3 +747,5 @@ def main() -> None:
         _fail(1, exc.key, exc.message)
     except RedisUnavailable as exc:
         _fail(3, "error", str(exc))
+    except (redis.ConnectionError, redis.TimeoutError) as exc:  # Redis went away mid-command
+        _fail(3, "error", f"Redis is unreachable: {exc}; start it with `dialer dev` or check DIALER_REDIS_URL")

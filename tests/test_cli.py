@@ -166,6 +166,14 @@ def test_usage_error_exits_2_and_unreachable_redis_exits_3() -> None:
     assert "unreachable" in as_json(proc)["error"] and "dialer dev" in as_json(proc)["error"]
 
 
+def test_a_stale_embedded_redis_url_exits_3_with_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "redis.url").write_text("redis://127.0.0.1:1/0\n")
+    env = {"DIALER_REDIS_URL": "", "DIALER_VAR_DIR": str(tmp_path)}
+    proc = dialer("account", "show", "x", "--json", env=env)
+    assert proc.returncode == 3
+    assert "may be stale" in as_json(proc)["error"] and "dialer dev" in as_json(proc)["error"]
+
+
 def test_secrets_are_never_taken_on_argv(cli_account: str) -> None:
     proc = dialer(
         "provider", "add", cli_account, "tw", "--from", "+34911234567", "--auth-token", "s3cret", "--json"
