@@ -748,4 +748,6 @@ def main() -> None:
     except RedisUnavailable as exc:
         _fail(3, "error", str(exc))
     except (redis.ConnectionError, redis.TimeoutError) as exc:  # Redis went away mid-command
-        _fail(3, "error", f"Redis is unreachable: {exc}; start it with `dialer dev` or check DIALER_REDIS_URL")
+        _fail(
+            3, "error", f"Redis is unreachable: {exc}; start it with `dialer dev` or check DIALER_REDIS_URL"
+        )

@@ -8,7 +8,7 @@ campaign's, else UTC. A local time that does not exist (DST gap) rolls forward t
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
@@ -112,11 +112,3 @@ def next_opening(
     if fallback:
         return next_opening(now_ms, hours, [fallback])
     raise ValueError("the calling window never holds in all of the number's zones")
-
-
-def is_known_zone(zone: str) -> bool:
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True

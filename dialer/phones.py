@@ -19,7 +19,3 @@ def normalize(raw: str, default_region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber("not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def last_digit(e164: str) -> int:
-    return int(e164[-1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -126,7 +125,3 @@ def summary_table(store: Store, account_id: str, campaign_id: str) -> Table:
         f"recalls {c['recalls']} · cost {view['cost']}"
     )
     return table
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

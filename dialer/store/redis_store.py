@@ -315,9 +315,6 @@ class Store:
         )
         return res[0] == "ok", str(res[1]), str(res[2])
 
-    def settle_status(self, account_id: str, campaign_id: str, now_ms: int) -> str:
-        return str(self._run("settle_status", [keys.campaign(account_id, campaign_id)], [now_ms]))
-
     def next_fired(self, account_id: str, campaign_id: str) -> bool:
         return bool(self.r.hexists(keys.campaign(account_id, campaign_id), "next_fired"))
 
@@ -476,9 +473,6 @@ class Store:
             return None
         clean = {k: v for k, v in raw.items() if v != ""}
         return CallAttempt.model_validate(clean)
-
-    def attempt_fields(self, account_id: str, key: str) -> dict[str, str]:
-        return dict(self.r.hgetall(keys.attempt(account_id, key)))
 
     def campaign_attempts(self, account_id: str, campaign_id: str) -> list[CallAttempt]:
         akeys = self.r.zrange(keys.campaign_attempts(account_id, campaign_id), 0, -1)
@@ -753,7 +747,3 @@ class Store:
     def require_account(self, account_id: str) -> None:
         if not self.r.exists(keys.account(account_id)):
             raise NotFound(f"account not found: {account_id}")
-
-    def check_provider_name(self, name: str) -> None:
-        if not name or "|" in name or ":" in name:
-            raise InvalidRequest(f"provider: invalid name {name!r}")
