@@ -128,23 +128,30 @@ def update(
     """Name and launch time, only while draft or scheduled (seed 001 wording when refused)."""
     from dialer.errors import InvalidRequest
 
-    campaign, live = store.get_campaign(account_id, campaign_id)
-    if store.campaign_state(account_id, campaign_id) not in UPDATABLE:
-        raise InvalidState(NOT_UPDATABLE)
     now = clock.now_ms()
     if launch_at is not None and launch_at < now - 1000:
         raise InvalidRequest("Scheduled time is in the past")
     if name is not None and not name.strip():
         raise InvalidRequest("name: must not be empty")
-    changed = campaign.model_copy(
-        update={k: v for k, v in (("name", name), ("launch_at", launch_at)) if v is not None}
-    )
-    sched = store.get_schedule(account_id, campaign_id)
-    if sched is not None and launch_at is not None:
-        sched = sched.model_copy(update={"start_at": launch_at})
-    ok, _ = store.update_campaign(changed, UPDATABLE, sched, now)
-    if not ok:
-        raise InvalidState(NOT_UPDATABLE)
+    for _ in range(
+        50
+    ):  # optimistic: the write applies only to the version read (a concurrent update retries)
+        campaign, live = store.get_campaign(account_id, campaign_id)
+        if store.campaign_state(account_id, campaign_id) not in UPDATABLE:
+            raise InvalidState(NOT_UPDATABLE)
+        changed = campaign.model_copy(
+            update={k: v for k, v in (("name", name), ("launch_at", launch_at)) if v is not None}
+        )
+        sched = store.get_schedule(account_id, campaign_id)
+        if sched is not None and launch_at is not None:
+            sched = sched.model_copy(update={"start_at": launch_at})
+        ok, why = store.update_campaign(changed, UPDATABLE, sched, now, live.get("doc_version", "0"))
+        if ok:
+            break
+        if why != "changed":
+            raise InvalidState(NOT_UPDATABLE)
+    else:
+        raise InvalidState("the campaign is being changed by someone else; try again")
     return {
         "success": True,
         "message": "Campaign updated",

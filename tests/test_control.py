@@ -175,3 +175,30 @@ def test_recall_as_string_array_or_minutes_gives_the_same_relative_schedule(stor
     assert as_string == as_array == [0, 3_000, 6_000]
     assert minutes == [0, 180_000, 360_000]
     assert [m // 60 for m in minutes] == as_string
+
+
+def test_concurrent_updates_of_different_fields_both_apply(store: Any, engine: Any, account: str) -> None:
+    """Eight threads rename and reschedule the same campaign at once: the last name and the last launch time
+    both stick (an update never overwrites another's field with a stale copy)."""
+    import threading
+
+    add_sim_provider(store, account)
+    cid = campaign_in(store, engine, account, "scheduled")
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        if i % 2:
+            lifecycle.update(store, clock, account, cid, f"name-{i}", None)
+        else:
+            lifecycle.update(store, clock, account, cid, None, 32_503_680_000_000 + i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    view = campaign_view(store, account, cid)
+    assert view["name"].startswith("name-")
+    assert view["launch_at"].startswith("3000-01-01T00:00:00.00")
+    assert store.r.hget(keys.campaign(account, cid), "doc_version") == "8"

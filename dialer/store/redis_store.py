@@ -274,7 +274,12 @@ class Store:
         return (True, int(res[1])) if res[0] == "ok" else (False, str(res[1]))
 
     def update_campaign(
-        self, campaign: Campaign, allowed: Iterable[str], sched: CampaignSchedule | None, now_ms: int
+        self,
+        campaign: Campaign,
+        allowed: Iterable[str],
+        sched: CampaignSchedule | None,
+        now_ms: int,
+        read_version: str,
     ) -> tuple[bool, str]:
         a, c = campaign.account_id, campaign.id
         res = self._run(
@@ -287,6 +292,7 @@ class Store:
                 sched.start_at if sched else 0,
                 sched.model_dump_json() if sched else "",
                 now_ms,
+                read_version,
             ],
         )
         return res[0] == "ok", str(res[1])
