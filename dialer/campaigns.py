@@ -62,9 +62,9 @@ def build_contacts(req: CampaignRequest, default_region: str | None) -> list[Con
     return out
 
 
-def group_contacts(store: Store, account_id: str, req: CampaignRequest) -> list[Contact]:
+def group_contacts(store: Store, account_id: str, req: CampaignRequest) -> tuple[list[Contact], int]:
     """A campaign on a group dials the group's contacts as they are now (and, with `end_handle: continue`,
-    the ones added later)."""
+    the ones added later); also returns the group positions taken (the campaign's ``group_cursor``)."""
     gid = req.group_id or ""
     try:
         owner = store.group_account(gid)
@@ -72,8 +72,9 @@ def group_contacts(store: Store, account_id: str, req: CampaignRequest) -> list[
         owner = None
     if owner != account_id:
         raise InvalidRequest(f"group_id: group not found: {gid}")
-    members = [c for c in store.group_contacts(account_id, gid) if c.intake == "ok"]
-    return [Contact(index=i, phone=c.phone, data=c.data) for i, c in enumerate(members)]
+    entries = store.group_contacts(account_id, gid)
+    members = [c for c in entries if c.intake == "ok"]
+    return [Contact(index=i, phone=c.phone, data=c.data) for i, c in enumerate(members)], len(entries)
 
 
 def schedule_expansion(store: Store, campaign: Campaign, now_ms: int) -> None:
@@ -127,11 +128,11 @@ def submit(
     """Validate and store a campaign (``draft``); with ``start`` run the start checks too."""
     req = parse_request(data)
     account = store.get_account(account_id)
-    contacts = (
-        group_contacts(store, account_id, req)
-        if req.group_id
-        else build_contacts(req, account.default_region)
-    )
+    group_cursor = 0
+    if req.group_id:
+        contacts, group_cursor = group_contacts(store, account_id, req)
+    else:
+        contacts = build_contacts(req, account.default_region)
     check_message(req, contacts)
     if req.next_campaign_id and (
         store.r.hget(keys.CAMPAIGN_INDEX, req.next_campaign_id) != account_id
@@ -155,6 +156,7 @@ def submit(
         "error_calls": errors,
         "scheduled_calls": len(contacts) - errors,
         "skipped": sum(1 for c in contacts if c.intake == "duplicate"),
+        "group_cursor": group_cursor,
     }
     cid = store.create_campaign(campaign, contacts, counters)
     if cid != campaign.id:  # a repeated submit with the same idempotency key

@@ -81,6 +81,10 @@ class Engine:
             return status
         bound.info("campaign_running", start_at=start_at)
         provider = self._provider(campaign)
+        if campaign.group_id and campaign.end_handle == "continue":  # group contacts it has not taken yet
+            from dialer.groups import feed_campaign
+
+            feed_campaign(self.store, self.clock, campaign)
         total = int(self.store.get_campaign(account_id, campaign_id)[1]["contacts_n"])
         self._expand(campaign, provider, start_at, base, total)
         self.store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)

@@ -149,37 +149,57 @@ def import_rows(store: Store, clock: Clock, group_id: str, rows: list[tuple[str,
         raise InvalidRequest(f"{len(errors)} bad row(s), nothing imported: {shown}")
     if not contacts:
         raise InvalidRequest("the file holds no contacts")
-    added, dups, _ = store.append_contacts(
+    res = store.append_contacts(
         keys.group(account_id, group_id),
         keys.group_contacts(account_id, group_id),
         keys.group_phones(account_id, group_id),
         contacts,
     )
-    feeding = _feed_campaigns(store, clock, account_id, group_id, added)
+    assert res is not None  # without a cursor an append is never stale
+    added, dups, _ = res
+    feeding = _feed_campaigns(store, clock, account_id, group_id)
     return {"group": group_id, "imported": len(added), "duplicates": dups, "campaigns_fed": feeding}
 
 
-def _feed_campaigns(
-    store: Store, clock: Clock, account_id: str, group_id: str, fresh: list[Any]
-) -> list[str]:
+def _feed_campaigns(store: Store, clock: Clock, account_id: str, group_id: str) -> list[str]:
     """Contacts added to a group reach its `end_handle: continue` campaigns (dialled from now on)."""
-    from dialer.campaigns import check_message, schedule_expansion
-    from dialer.models import Contact
-
     fed = []
     for cid in store.group_subscribers(account_id, group_id):
         campaign, live = store.get_campaign(account_id, cid)
         if live["status"] not in ("draft", "scheduled", "running", "paused") or live.get("deleted_at"):
             continue
-        contacts = [Contact(index=0, phone=c.phone, data=c.data) for c in fresh]
-        check_message(campaign, contacts, refuse=False)
-        store.append_contacts(
-            keys.campaign(account_id, cid),
-            keys.contacts(account_id, cid),
-            keys.campaign_phones(account_id, cid),
-            contacts,
-        )
-        if live["status"] in ("running", "paused"):
-            schedule_expansion(store, campaign, clock.now_ms())
-        fed.append(cid)
+        if feed_campaign(store, clock, campaign):
+            fed.append(cid)
     return fed
+
+
+def feed_campaign(store: Store, clock: Clock, campaign: Any) -> int:
+    """Append to a continue campaign the group entries after its ``group_cursor``, 1,000 positions at a
+    time, each step a compare-and-set on the cursor (a concurrent feed or a repeated one adds nothing);
+    a running or paused campaign then expands them. Returns how many contacts it took."""
+    from dialer.campaigns import check_message, schedule_expansion
+    from dialer.models import Contact
+
+    a, cid, gid = campaign.account_id, campaign.id, campaign.group_id
+    taken = 0
+    while True:
+        _, live = store.get_campaign(a, cid)
+        cursor = int(live.get("group_cursor", 0))
+        entries = store.group_contacts(a, gid, cursor, cursor + 999)
+        if not entries:
+            break
+        contacts = [Contact(index=0, phone=c.phone, data=c.data) for c in entries if c.intake == "ok"]
+        check_message(campaign, contacts, refuse=False)
+        res = store.append_contacts(
+            keys.campaign(a, cid),
+            keys.contacts(a, cid),
+            keys.campaign_phones(a, cid),
+            contacts,
+            group_cursor=(cursor, cursor + len(entries)),
+        )
+        if res is None:  # another feed took these positions
+            continue
+        taken += len(contacts)
+    if taken and live["status"] in ("running", "paused"):
+        schedule_expansion(store, campaign, clock.now_ms())
+    return taken

@@ -333,3 +333,58 @@ def test_list_pages_through_many_campaigns_created_in_the_same_millisecond(store
         if not token:
             break
     assert len(seen) == 120 and set(seen) == ids
+
+
+def test_a_feed_lost_to_a_crash_is_taken_by_the_next_and_racing_feeds_add_each_contact_once(
+    store: Any, account: str
+) -> None:
+    """Contacts appended to a group whose feed never ran (a crash between the two steps) reach the continue
+    campaign with the next import; four feeds racing add each contact once, with no inflated counters."""
+    import threading
+
+    from dialer import groups
+    from dialer.models import Contact
+
+    add_sim_provider(store, account)
+    gid = groups.create(store, clock, account, "g")["id"]
+    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600001000"})])
+    cid = str(
+        submit(
+            store,
+            clock,
+            ProviderFactory(store.r, clock),
+            account,
+            {"group_id": gid, "end_handle": "continue", "say": "x"},
+        )["campaign_id"]
+    )
+    # the "crash": the group gets a contact, its feed never runs
+    store.append_contacts(
+        keys.group(account, gid),
+        keys.group_contacts(account, gid),
+        keys.group_phones(account, gid),
+        [Contact(index=0, phone="+34600001001")],
+    )
+    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600001002"})])
+    assert [c.phone for c in store.contacts(account, cid)] == ["+34600001000", "+34600001001", "+34600001002"]
+
+    store.append_contacts(
+        keys.group(account, gid),
+        keys.group_contacts(account, gid),
+        keys.group_phones(account, gid),
+        [Contact(index=0, phone=f"+346000020{i:02d}") for i in range(40)],
+    )
+    campaign = store.get_campaign(account, cid)[0]
+    barrier = threading.Barrier(4)
+
+    def feed() -> None:
+        barrier.wait()
+        groups.feed_campaign(store, clock, campaign)
+
+    threads = [threading.Thread(target=feed) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    view = campaign_view(store, account, cid)
+    assert len(store.contacts(account, cid)) == 43
+    assert (view["counters"]["total"], view["counters"]["skipped"]) == (43, 0)

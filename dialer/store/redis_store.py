@@ -191,6 +191,8 @@ class Store:
             "contacts_n": len(contacts),
         }
         fields.update({name: counters.get(name, 0) for name in COUNTERS})
+        if campaign.group_id:
+            fields["group_cursor"] = counters.get("group_cursor", 0)
         pipe.hset(keys.campaign(a, c), mapping=fields)
         for start in range(0, len(contacts), 1000):
             chunk = contacts[start : start + 1000]
@@ -703,18 +705,29 @@ class Store:
         return sorted(self.r.smembers(keys.group_campaigns(account_id, group_id)))
 
     def append_contacts(
-        self, owner: str, contacts_key: str, phones_key: str, contacts: Sequence[Contact]
-    ) -> tuple[list[Contact], int, int]:
-        """Append contacts (see append_contacts.lua); returns (those added, duplicates, invalid)."""
+        self,
+        owner: str,
+        contacts_key: str,
+        phones_key: str,
+        contacts: Sequence[Contact],
+        group_cursor: tuple[int, int] | None = None,
+    ) -> tuple[list[Contact], int, int] | None:
+        """Append contacts (see append_contacts.lua); returns (those added, duplicates, invalid), or None
+        when ``group_cursor`` (expected, after) did not match (another feed got there first)."""
         added: list[Contact] = []
         dups = bad = 0
-        for start in range(0, len(contacts), 1000):
-            chunk = contacts[start : start + 1000]
-            args: list[str] = []
+        chunks = [contacts[i : i + 1000] for i in range(0, len(contacts), 1000)] or [[]]
+        for n, chunk in enumerate(chunks):
+            cursor_args = ["", ""]
+            if group_cursor is not None and n == 0:  # one CAS for the whole feed, on its first chunk
+                cursor_args = [str(group_cursor[0]), str(group_cursor[1])]
+            args: list[str] = list(cursor_args)
             for c in chunk:
                 rest = c.model_dump_json(exclude={"index", "intake", "intake_reason"})
                 args += [c.phone, "ok" if c.intake == "ok" else "invalid", json.dumps(c.intake_reason), rest]
             res = self._run("append_contacts", [owner, contacts_key, phones_key], args)
+            if str(res[3]) == "stale":
+                return None
             dups, bad = dups + int(res[1]), bad + int(res[2])
             added += [c for c, flag in zip(chunk, str(res[3]), strict=True) if flag == "o"]
         return added, dups, bad

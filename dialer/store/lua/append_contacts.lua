@@ -1,16 +1,26 @@
 -- append_contacts: adds contacts to a group or a running campaign; a number already there is kept as a
 -- `duplicate` (never dialled twice). Indexes are list positions, assigned here. Contact JSON passes
 -- through as an opaque string (Lua's cjson would turn [] into {} and round big integers).
+-- A campaign fed from its group keeps `group_cursor` (group list positions it has taken): the append
+-- applies only at the expected cursor, so a feed is never applied twice and one missed (a crash
+-- between the group import and the feed) is taken by the next feed.
 -- KEYS[1] owner hash (counters)  KEYS[2] contacts list  KEYS[3] phones set
--- ARGV per contact, 4 values: phone, intake ('ok' | 'invalid'), intake reason as JSON (or null),
+-- ARGV[1] expected group_cursor ('' = none)  ARGV[2] group_cursor after this append ('' = none)
+-- ARGV[3..] per contact, 4 values: phone, intake ('ok' | 'invalid'), intake reason as JSON (or null),
 --   the rest of the contact as a JSON object without index/intake/intake_reason
--- Returns {added ok, duplicates, invalid, flags}: one letter per contact, o(k) d(uplicate) i(nvalid).
+-- Returns {added ok, duplicates, invalid, flags}: one letter per contact, o(k) d(uplicate) i(nvalid);
+-- or {0, 0, 0, 'stale'} when the cursor did not match.
+if ARGV[1] ~= '' and (redis.call('HGET', KEYS[1], 'group_cursor') or '0') ~= ARGV[1] then
+  return {0, 0, 0, 'stale'}
+end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'group_cursor', ARGV[2]) end
 local ok, dup, bad = 0, 0, 0
 local flags = {}
 local index = redis.call('LLEN', KEYS[2])
-local n = #ARGV / 4
+local n = (#ARGV - 2) / 4
 for i = 0, n - 1 do
-  local phone, intake, reason, rest = ARGV[i * 4 + 1], ARGV[i * 4 + 2], ARGV[i * 4 + 3], ARGV[i * 4 + 4]
+  local b = 2 + i * 4
+  local phone, intake, reason, rest = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   if intake == 'ok' then
     if redis.call('SADD', KEYS[3], phone) == 1 then
       ok = ok + 1
