@@ -388,3 +388,14 @@ def test_a_feed_lost_to_a_crash_is_taken_by_the_next_and_racing_feeds_add_each_c
     view = campaign_view(store, account, cid)
     assert len(store.contacts(account, cid)) == 43
     assert (view["counters"]["total"], view["counters"]["skipped"]) == (43, 0)
+
+
+def test_stop_before_any_attempt_exists_is_stopped_at_once(store: Any, account: str) -> None:
+    add_sim_provider(store, account)
+    cid = new_campaign(
+        store,
+        account,
+        {"contacts": [{"phone": "+34600001100"}], "say": "x", "launch_at": "2999-01-01T00:00:00Z"},
+    )
+    store.r.hset(keys.campaign(account, cid), "status", "running")  # launched, nothing expanded yet
+    assert lifecycle.stop(store, clock, account, cid)["status"] == "stopped"

@@ -555,8 +555,9 @@ class Store:
             keys.campaign_parked(account_id, campaign_id),
             keys.provider_waiting(account_id, provider),
             keys.account_waiting(account_id),
+            keys.LEASED,
         ]
-        for start in range(0, len(akeys), 500):
+        for start in range(0, max(len(akeys), 1), 500):  # at least once: the completion check runs
             chunk = akeys[start : start + 500]
             res = self._run(
                 "cancel_pending",

@@ -20,7 +20,8 @@ local function maybe_complete(campaign, now)
     redis.call('HSET', campaign, 'status', final, 'status_reason', '', 'updated_at', now)
     return final
   end
-  if status == 'stopping' and tonumber(c[4] or '0') <= 0 then
+  -- stopping: over once nothing is live or still held by a worker (expansion may never have finished)
+  if status == 'stopping' and tonumber(c[3] or '0') <= 0 and tonumber(c[4] or '0') <= 0 then
     redis.call('HSET', campaign, 'status', 'stopped', 'status_reason', '', 'updated_at', now)
     return 'stopped'
   end
