@@ -644,12 +644,14 @@ def dnc_remove(
     numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...")],
     as_json: JsonOpt = False,
 ) -> None:
+    """Take numbers off the do-not-call list."""
     removed = ctx.store.dnc_remove(account_id, numbers)
     emit({"account": account_id, "removed": removed}, as_json)
 
 
 @dnc_app.command("list")
 def dnc_list(account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")], as_json: JsonOpt = False) -> None:
+    """The account's do-not-call numbers (E.164)."""
     numbers = ctx.store.dnc_list(account_id)
     emit(numbers, as_json, "\n".join(numbers) or "(empty)")
 

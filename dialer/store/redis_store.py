@@ -61,6 +61,16 @@ def _attempt_fields(att: CallAttempt) -> dict[str, Any]:
     return {k: v for k, v in att.model_dump(mode="json").items() if v is not None}
 
 
+def _attempt_args(account_id: str, att: CallAttempt) -> list[Any]:
+    """What the scripts that write an attempt take for it: ref, due_at, order score, attempt JSON."""
+    return [
+        keys.ref(account_id, att.key),
+        att.due_at,
+        att.contact * 1000 + att.attempt,
+        json.dumps(_attempt_fields(att)),
+    ]
+
+
 def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
@@ -265,13 +275,7 @@ class Store:
         args: list[Any] = [now_ms, ",".join(allowed)]
         for att, leaves in attempts:
             keys_.append(keys.attempt(account_id, att.key))
-            args += [
-                keys.ref(account_id, att.key),
-                att.due_at,
-                att.contact * 1000 + att.attempt,
-                json.dumps(_attempt_fields(att)),
-                leaves,
-            ]
+            args += [*_attempt_args(account_id, att), leaves]
         res = self._run("reopen", keys_, args)
         return (True, int(res[1])) if res[0] == "ok" else (False, str(res[1]))
 
@@ -463,12 +467,7 @@ class Store:
         args: list[Any] = [now_ms, cursor, new_cursor, "1" if last else "0"]
         for att in attempts:
             keys_.append(keys.attempt(account_id, att.key))
-            args += [
-                keys.ref(account_id, att.key),
-                att.due_at,
-                att.contact * 1000 + att.attempt,
-                json.dumps(_attempt_fields(att)),
-            ]
+            args += _attempt_args(account_id, att)
         res = self._run("expand", keys_, args)
         return res[0] == "ok", str(res[1])
 
@@ -656,10 +655,7 @@ class Store:
                 cost,
                 error_code or "",
                 ended_at,
-                keys.ref(a, next_key),
-                recall.due_at if recall else 0,
-                (recall.contact * 1000 + recall.attempt) if recall else 0,
-                json.dumps(_attempt_fields(recall)) if recall else "{}",
+                *(_attempt_args(a, recall) if recall else [keys.ref(a, next_key), 0, 0, "{}"]),
                 "1" if permanent else "0",
             ],
         )
