@@ -192,21 +192,12 @@ def submit_summary(store: Store, account_id: str, campaign_id: str) -> dict[str,
 
 
 # --- start ---------------------------------------------------------------------------------------------------
-def _provider_or_none(store: Store, campaign: Campaign) -> ProviderConfig | None:
-    if not campaign.provider:
-        return None
-    try:
-        return store.get_provider(campaign.account_id, campaign.provider)
-    except Exception:
-        return None
-
-
 def start_checks(
     store: Store, clock: Clock, providers: ProviderFactory, campaign: Campaign, live: dict[str, str]
 ) -> ProviderConfig:
     """Seed 000's checks in order: balance, group+provider, hourly quota (warning), connection test."""
     account = store.get_account(campaign.account_id)
-    provider = _provider_or_none(store, campaign)
+    provider = store.find_provider(campaign.account_id, campaign.provider)
     if provider is not None:
         if account.available < reservation(provider.max_call_seconds, provider.price_per_minute):
             raise InsufficientBalance()

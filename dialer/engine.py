@@ -16,9 +16,16 @@ import structlog
 from config import Settings
 from dialer import keys
 from dialer.clock import Clock
-from dialer.errors import NotFound
 from dialer.hours import contact_zones, next_opening
-from dialer.models import FINAL_STATES, LIVE_STATES, AttemptState, CallAttempt, Campaign, ProviderConfig
+from dialer.models import (
+    FINAL_STATES,
+    LIVE_STATES,
+    AttemptState,
+    CallAttempt,
+    Campaign,
+    Contact,
+    ProviderConfig,
+)
 from dialer.outcomes import call_duration_cost, decide
 from dialer.providers import ProviderFactory
 from dialer.store import Store
@@ -80,7 +87,7 @@ class Engine:
             self.store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
             return status
         bound.info("campaign_running", start_at=start_at)
-        provider = self._provider(campaign)
+        provider = self.store.find_provider(campaign.account_id, campaign.provider)
         if campaign.group_id and campaign.end_handle == "continue":  # group contacts it has not taken yet
             from dialer.groups import feed_campaign
 
@@ -142,14 +149,6 @@ class Engine:
             if last:
                 return
 
-    def _provider(self, campaign: Campaign) -> ProviderConfig | None:
-        if not campaign.provider:
-            return None
-        try:
-            return self.store.get_provider(campaign.account_id, campaign.provider)
-        except NotFound:
-            return None
-
     # --- place_call -----------------------------------------------------------------------------------------
     def place_call(self, ref: str) -> str:
         """Decide and dial one due attempt; returns what happened (for logs and tests)."""
@@ -160,7 +159,7 @@ class Engine:
             return "final" if att else "missing"
         bound = log.bind(campaign_id=att.campaign_id, attempt=key)
         campaign, live = self.store.get_campaign(account_id, att.campaign_id)
-        provider = self._provider(campaign)
+        provider = self.store.find_provider(campaign.account_id, campaign.provider)
         now = self.clock.now_ms()
         if att.state in LIVE_STATES:
             if att.sid:
@@ -182,8 +181,9 @@ class Engine:
             return "skipped"
         if provider is None:
             return self._stop_campaign(campaign, "provider_missing", att)
+        contact = self.store.contact(account_id, att.campaign_id, att.contact)  # read once per dial
         if live.get("status") == "running":
-            opening = self._calling_hours_opening(att, campaign, now)
+            opening = self._calling_hours_opening(att, contact, campaign, now)
             if opening > now + MAX_SLOT_WAIT_MS:
                 self.store.defer(att, provider.name, opening, "calling_hours", now)
                 bound.info("attempt_deferred", reason="calling_hours", due_at=opening)
@@ -206,7 +206,7 @@ class Engine:
                 "dialing_at": self.clock.now_ms(),
             }
         )
-        return self._dial(att, campaign, provider, token)
+        return self._dial(att, contact, campaign, provider, token)
 
     def _admit(
         self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str
@@ -225,11 +225,10 @@ class Engine:
         self.store.defer(att, provider.name, slot, "pace", self.clock.now_ms())
         return "defer", slot, "pace"
 
-    def _calling_hours_opening(self, att: CallAttempt, campaign: Campaign, now: int) -> int:
+    def _calling_hours_opening(self, att: CallAttempt, contact: Contact, campaign: Campaign, now: int) -> int:
         """When the contact may be called (now when inside its window); unknown zones fail closed."""
         if campaign.calling_hours is None:
             return now
-        contact = self.store.contact(att.account_id, att.campaign_id, att.contact)
         zones, fallback = contact_zones(contact.data.get("timezone"), att.phone, campaign.timezone)
         try:
             return next_opening(now, campaign.calling_hours, zones, fallback)
@@ -237,9 +236,10 @@ class Engine:
             log.warning("calling_hours_unknown", attempt=att.key, error=str(exc))
             return now + UNKNOWN_ZONE_RETRY_MS
 
-    def _dial(self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str) -> str:
+    def _dial(
+        self, att: CallAttempt, contact: Contact, campaign: Campaign, provider: ProviderConfig, token: str
+    ) -> str:
         bound = log.bind(campaign_id=att.campaign_id, attempt=att.key)
-        contact = self.store.contact(att.account_id, att.campaign_id, att.contact)
         data = {**contact.data, "phone": contact.phone}
         ref = keys.ref(att.account_id, att.key)
         req = DialRequest(
@@ -379,7 +379,7 @@ class Engine:
         if not status.final:
             return "progress"
         campaign, _ = self.store.get_campaign(account_id, att.campaign_id)
-        provider = self._provider(campaign)
+        provider = self.store.find_provider(campaign.account_id, campaign.provider)
         return self._end(
             att,
             campaign,
@@ -487,7 +487,7 @@ class Engine:
             self.store.forget_live(ref)
             return "gone"
         campaign, _ = self.store.get_campaign(account_id, att.campaign_id)
-        provider = self._provider(campaign)
+        provider = self.store.find_provider(campaign.account_id, campaign.provider)
         status = None
         if provider is not None:
             client = self.providers.get(provider)

@@ -66,11 +66,8 @@ def resume(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dic
     campaign, live = store.get_campaign(account_id, campaign_id)
     allowed("resume", store.campaign_state(account_id, campaign_id))
     if campaign.provider:
-        try:
-            provider = store.get_provider(account_id, campaign.provider)
-            need = reservation(provider.max_call_seconds, provider.price_per_minute)
-        except Exception:
-            need = 1
+        provider = store.find_provider(account_id, campaign.provider)
+        need = reservation(provider.max_call_seconds, provider.price_per_minute) if provider else 1
         if store.get_account(account_id).available < need:
             raise InsufficientBalance()
     launched = int(live.get("expand_cursor", 0)) > 0 or live.get("expanded") == "1"
@@ -201,12 +198,7 @@ def re_execute(store: Store, clock: Clock, account_id: str, campaign_id: str) ->
 
     campaign, _ = store.get_campaign(account_id, campaign_id)
     allowed("re-execute", store.campaign_state(account_id, campaign_id))
-    provider = None
-    if campaign.provider:
-        try:
-            provider = store.get_provider(account_id, campaign.provider)
-        except Exception:
-            provider = None
+    provider = store.find_provider(account_id, campaign.provider)
     gap, now = stagger_ms(campaign, provider), clock.now_ms()
     chosen = [
         a for _, a in sorted(_latest_attempts(store, account_id, campaign_id).items()) if reexecutable(a)

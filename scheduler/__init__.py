@@ -72,10 +72,8 @@ def sweep_waiting(store: Store, now_ms: int) -> int:
     for waiting, (kind, account_id, *rest) in store.waiting_sets().items():
         if kind == "provider":
             _, live = store.provider_usage(account_id, rest[0], now_ms)
-            try:
-                limit = store.get_provider(account_id, rest[0]).max_concurrent
-            except Exception:
-                limit = 0
+            provider = store.find_provider(account_id, rest[0])
+            limit = provider.max_concurrent if provider else 0
             n = max(0, limit - live) if limit else -1
         else:
             n = -1 if store.get_account(account_id).reserved == 0 else 0

@@ -142,6 +142,15 @@ class Store:
             raise NotFound(f"provider not found: {account_id}/{name}")
         return ProviderConfig.model_validate_json(doc)
 
+    def find_provider(self, account_id: str, name: str | None) -> ProviderConfig | None:
+        """The provider, or None when the name is unset or nothing is stored under it."""
+        if not name:
+            return None
+        try:
+            return self.get_provider(account_id, name)
+        except NotFound:
+            return None
+
     def provider_names(self, account_id: str) -> list[str]:
         return sorted(self.r.smembers(keys.providers(account_id)))
 
