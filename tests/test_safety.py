@@ -19,6 +19,17 @@ from dialer.telephony.simulator import sim_dials
 clock = SystemClock()
 
 
+def continue_campaign_on_a_group(store: Any, account: str, first_phone: str) -> tuple[str, str]:
+    """A draft `end_handle: continue` campaign on a new group holding one contact: (group id, campaign id)."""
+    from dialer import groups
+
+    add_sim_provider(store, account)
+    gid = groups.create(store, clock, account, "g")["id"]
+    groups.import_rows(store, clock, gid, [("line 2", {"phone": first_phone})])
+    body = {"group_id": gid, "end_handle": "continue", "say": "x"}
+    return gid, str(submit(store, clock, ProviderFactory(store.r, clock), account, body)["campaign_id"])
+
+
 def new_campaign(store: Any, account: str, body: dict[str, Any]) -> str:
     return str(
         submit(store, clock, ProviderFactory(store.r, clock), account, body, start=True)["campaign_id"]
@@ -281,18 +292,7 @@ def test_contacts_added_later_are_staggered_from_now_not_behind_the_old_ones(
 def test_a_draft_continue_campaign_gets_contacts_added_before_its_start(store: Any, account: str) -> None:
     from dialer import groups
 
-    add_sim_provider(store, account)
-    gid = groups.create(store, clock, account, "g")["id"]
-    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600000980"})])
-    cid = str(
-        submit(
-            store,
-            clock,
-            ProviderFactory(store.r, clock),
-            account,
-            {"group_id": gid, "end_handle": "continue", "say": "x"},
-        )["campaign_id"]
-    )
+    gid, cid = continue_campaign_on_a_group(store, account, "+34600000980")
     groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600000981"})])
     assert [c.phone for c in store.contacts(account, cid)] == ["+34600000980", "+34600000981"]
 
@@ -345,18 +345,7 @@ def test_a_feed_lost_to_a_crash_is_taken_by_the_next_and_racing_feeds_add_each_c
     from dialer import groups
     from dialer.models import Contact
 
-    add_sim_provider(store, account)
-    gid = groups.create(store, clock, account, "g")["id"]
-    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600001000"})])
-    cid = str(
-        submit(
-            store,
-            clock,
-            ProviderFactory(store.r, clock),
-            account,
-            {"group_id": gid, "end_handle": "continue", "say": "x"},
-        )["campaign_id"]
-    )
+    gid, cid = continue_campaign_on_a_group(store, account, "+34600001000")
     # the "crash": the group gets a contact, its feed never runs
     store.append_contacts(
         keys.group(account, gid),
