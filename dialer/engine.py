@@ -319,13 +319,11 @@ class Engine:
         the attempt's ref when the provider reports it (never another attempt's call to the same number)."""
         start = att.dialing_at or att.placed_at or self.clock.now_ms()
         until = start + round(self.settings.dial_timeout_s * 1000) + 5_000
-        return self.providers.get(provider).lookup(
-            att.phone,
-            from_number(provider, att.contact),
-            start - 5_000,
-            until,
-            keys.ref(att.account_id, att.key),
+        ref = keys.ref(att.account_id, att.key)
+        candidates = self.providers.get(provider).lookup(
+            att.phone, from_number(provider, att.contact), start - 5_000, until
         )
+        return next((c for c in candidates if c.ref == ref), None)
 
     def _adopt(self, att: CallAttempt, provider: ProviderConfig, token: str, found: CallStatus) -> str:
         """A call the provider has but we did not record: record it (and its outcome if it is over)."""

@@ -176,9 +176,8 @@ def test_lookup_never_adopts_another_attempts_call_to_the_same_number(store: Any
             token="t",
         )
     )
-    assert sim.lookup("+34600000951", "+34911234567", now - 5000, now + 5000, f"{account}|mine:0:1") is None
-    found = sim.lookup("+34600000951", "+34911234567", now - 5000, now + 5000, f"{account}|other:0:1")
-    assert found is not None and found.sid == placed.sid
+    found = sim.lookup("+34600000951", "+34911234567", now - 5000, now + 5000)
+    assert [(c.sid, c.ref) for c in found] == [(placed.sid, f"{account}|other:0:1")]
 
 
 def test_resume_that_completes_reports_it_and_starts_the_next_campaign(

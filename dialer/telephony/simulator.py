@@ -180,12 +180,14 @@ class SimulatorProvider(Provider):
     def fetch(self, sid: str) -> CallStatus | None:
         return read_call(self.r, sid, self.clock.now_ms())
 
-    def lookup(self, to: str, from_: str, since_ms: int, until_ms: int, ref: str) -> CallStatus | None:
+    def lookup(self, to: str, from_: str, since_ms: int, until_ms: int) -> list[CallStatus]:
+        now = self.clock.now_ms()
+        found = []
         for sid in self.r.zrangebyscore(keys.sim_number_calls(to), since_ms, until_ms):
-            call_from, call_ref = self.r.hmget(keys.sim_call(sid), "from", "ref")
-            if call_from == from_ and call_ref == ref:
-                return self.fetch(sid)
-        return None
+            status = read_call(self.r, sid, now)
+            if status is not None and status.from_ == from_:
+                found.append(status)
+        return found
 
     def hangup(self, sid: str) -> None:
         now = self.clock.now_ms()
@@ -210,8 +212,17 @@ def read_call(client: redis.Redis, sid: str, now_ms: int) -> CallStatus | None:
     if not raw:
         return None
     ends = int(raw["ends_at"])
+    started = int(raw["started_at"])
     if now_ms < ends:
-        return CallStatus(sid=sid, status="in-progress", ref=raw["ref"])
+        return CallStatus(
+            sid=sid,
+            status="in-progress",
+            ref=raw["ref"],
+            to=raw["to"],
+            from_=raw["from"],
+            started_at_ms=started,
+            check_at_ms=ends,
+        )
     return CallStatus(
         sid=sid,
         status=raw["status"],
@@ -219,5 +230,8 @@ def read_call(client: redis.Redis, sid: str, now_ms: int) -> CallStatus | None:
         duration_s=int(raw["duration_s"]),
         error_code=raw["error_code"] or None,
         ended_at_ms=ends,
+        started_at_ms=started,
         ref=raw["ref"],
+        to=raw["to"],
+        from_=raw["from"],
     )
