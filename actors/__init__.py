@@ -1,7 +1,9 @@
-"""Dramatiq actors: thin wrappers that call the engine. Started with ``dramatiq actors``.
+"""Dramatiq actors: thin wrappers that call the engine through the service. Started with ``dramatiq actors``.
 
 Actors use ``max_retries=0``: a retry is a deferral in the store, never Dramatiq's backoff (its delayed
-messages sit in worker memory). Each is safe to run twice (the store's compare-and-set decides).
+messages sit in worker memory). Each is safe to run twice (the store's compare-and-set decides). An
+attempt whose processing raises is counted by the ``PoisonGuard`` middleware (retried after a backoff,
+ended ``failed`` / ``internal_error`` at the limit) instead of cycling for ever.
 """
 
 from __future__ import annotations
@@ -10,59 +12,83 @@ import threading
 from typing import Any
 
 import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
 
 from config import get_settings
 from config.logging import configure_logging
-from dialer.broker import make_broker
-from dialer.clock import SystemClock
-from dialer.connection import connect, resolve_url
-from dialer.engine import Engine
-from dialer.providers import ProviderFactory
-from dialer.store import Store
+from dialer.broker import (
+    ATTEMPT_ACTORS,
+    CHECK_CALL,
+    LAUNCH_CAMPAIGN,
+    PLACE_CALL,
+    SUBMIT_CAMPAIGN,
+    make_broker,
+)
+from dialer.connection import resolve_url
+from dialer.errors import DialerError
+from dialer.service import Service
 
 settings = get_settings()
 configure_logging(settings)
 broker = make_broker(resolve_url(settings))
 QUEUE = settings.queue
+log = structlog.get_logger("actors")
 
-_engine: Engine | None = None
+_service: Service | None = None
 _lock = threading.Lock()
 
 
-def engine() -> Engine:
-    global _engine
+def service() -> Service:
+    """The worker process's one service (built on first use, in the worker, after the fork)."""
+    global _service
     with _lock:
-        if _engine is None:
-            client = connect(settings=settings)
-            clock = SystemClock()
-            _engine = Engine(Store(client), clock, ProviderFactory(client, clock), settings)
-        return _engine
+        if _service is None:
+            _service = Service.from_settings(settings)
+        return _service
 
 
-@dramatiq.actor(max_retries=0, queue_name=QUEUE)
-def start_campaign(account_id: str, campaign_id: str) -> None:
-    engine().start_campaign(account_id, campaign_id)
+class PoisonGuard(Middleware):
+    """An attempt whose processing raised is counted; at the poison limit it ends instead of cycling."""
+
+    def after_process_message(
+        self, broker: Any, message: Any, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None or message.actor_name not in ATTEMPT_ACTORS or not message.args:
+            return
+        try:
+            service().engine.note_failure(str(message.args[0]), f"{type(exception).__name__}: {exception}")
+        except Exception:
+            log.exception("poison_guard_failed")
 
 
-@dramatiq.actor(max_retries=0, queue_name=QUEUE)
+broker.add_middleware(PoisonGuard())
+
+
+@dramatiq.actor(actor_name=LAUNCH_CAMPAIGN, max_retries=0, queue_name=QUEUE)
+def launch_campaign(account_id: str, campaign_id: str) -> None:
+    service().engine.launch(account_id, campaign_id)
+
+
+@dramatiq.actor(actor_name=PLACE_CALL, max_retries=0, queue_name=QUEUE)
 def place_call(ref: str) -> None:
-    engine().place_call(ref)
+    service().engine.place_call(ref)
 
 
-@dramatiq.actor(max_retries=0, queue_name=QUEUE)
-def sim_event(sid: str) -> None:
-    engine().sim_event(sid)
+@dramatiq.actor(actor_name=CHECK_CALL, max_retries=0, queue_name=QUEUE)
+def check_call(ref: str) -> None:
+    service().engine.check_call(ref)
 
 
-@dramatiq.actor(max_retries=0, queue_name=QUEUE)
-def reconcile_call(ref: str) -> None:
-    engine().reconcile_live(ref)
-
-
-@dramatiq.actor(max_retries=0, queue_name=QUEUE)
+@dramatiq.actor(actor_name=SUBMIT_CAMPAIGN, max_retries=0, queue_name=QUEUE)
 def submit_campaign(account_id: str, campaign: dict[str, Any], start: bool = True) -> None:
-    """Intake by message, for services that enqueue campaigns without HTTP."""
-    from dialer.campaigns import submit
-
-    eng = engine()
-    submit(eng.store, eng.clock, eng.providers, account_id, campaign, start=start)
+    """Intake by message, for services that enqueue campaigns without HTTP. A refused campaign is logged
+    with the reason (there is nobody to answer), never retried."""
+    try:
+        res = service().for_account(account_id).submit(campaign, start=start)
+    except DialerError as exc:
+        log.warning("campaign_refused", account_id=account_id, error=exc.message)
+        return
+    log.info(
+        "campaign_submitted", account_id=account_id, campaign_id=res["campaign_id"], status=res["status"]
+    )

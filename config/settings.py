@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="Public base URL for Twilio status callbacks.")
     http_port: int = Field(default=8000, ge=0, description="Port of the web process (0 = any free port).")
     queue: str = Field(default="dialer", description="Dramatiq queue name of the actors.")
+    poison_limit: int = Field(
+        default=3, ge=1, description="Times an attempt's processing may raise before it ends failed."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,6 @@
-"""The one Dramatiq broker set-up (Redis), with the middleware that binds log context per message."""
+"""The one Dramatiq broker set-up (Redis), the middleware that binds log context per message, and the
+sender that enqueues the actors' messages by name on a given broker (so the scheduler and the client send
+through their own Redis without importing the actors module)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,14 @@ import structlog
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+# the actors' names (``actors/__init__.py`` defines them): the messages other processes send
+LAUNCH_CAMPAIGN = "launch_campaign"
+PLACE_CALL = "place_call"
+CHECK_CALL = "check_call"
+SUBMIT_CAMPAIGN = "submit_campaign"
+#: actors whose first argument is an attempt ref (ACCOUNT|CAMPAIGN:CONTACT:N)
+ATTEMPT_ACTORS = frozenset({PLACE_CALL, CHECK_CALL})
+
 
 class LogContext(Middleware):
     """Every log line of an actor carries the actor and its campaign / attempt (structlog contextvars)."""
@@ -16,11 +26,13 @@ class LogContext(Middleware):
     def before_process_message(self, broker: Any, message: Any) -> None:
         ctx: dict[str, Any] = {"actor": message.actor_name, "message_id": message.message_id}
         args = message.args
-        if args and isinstance(args[0], str) and "|" in args[0]:
-            account_id, _, key = args[0].partition("|")
+        if message.actor_name in ATTEMPT_ACTORS and args and "|" in str(args[0]):
+            account_id, _, key = str(args[0]).partition("|")
             ctx.update(account_id=account_id, attempt=key, campaign_id=key.split(":", 1)[0])
-        elif len(args) >= 2 and message.actor_name in ("start_campaign", "call_status"):
-            ctx.update(account_id=args[0], campaign_id=str(args[1]).split(":", 1)[0])
+        elif message.actor_name == LAUNCH_CAMPAIGN and len(args) >= 2:
+            ctx.update(account_id=args[0], campaign_id=args[1])
+        elif args:
+            ctx.update(account_id=args[0])
         structlog.contextvars.bind_contextvars(**ctx)
 
     def after_process_message(
@@ -31,8 +43,23 @@ class LogContext(Middleware):
     after_skip_message = after_process_message
 
 
-def make_broker(url: str) -> RedisBroker:
+def make_broker(url: str, *, global_: bool = True) -> RedisBroker:
     broker = RedisBroker(url=url)
     broker.add_middleware(LogContext())
-    dramatiq.set_broker(broker)
+    if global_:
+        dramatiq.set_broker(broker)
     return broker
+
+
+class MessageSender:
+    """Enqueues actor messages by name on one broker (fire and forget); returns the message id."""
+
+    def __init__(self, broker: RedisBroker, queue: str) -> None:
+        self.broker = broker
+        self.queue = queue
+
+    def send(self, actor_name: str, *args: Any) -> str:
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=self.queue, actor_name=actor_name, args=args, kwargs={}, options={}
+        )
+        return str(self.broker.enqueue(message).message_id)

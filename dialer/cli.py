@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,10 +19,13 @@ from rich.table import Table
 
 from config import get_settings
 from config.logging import configure_logging
-from dialer.clock import SystemClock, to_iso
+from dialer import groups
+from dialer.clock import from_datetime
+from dialer.devstack import DevStack, live_url_file
 from dialer.errors import DialerError, InvalidRequest, NotFound, RedisUnavailable
-from dialer.models import ProviderConfig, check_id
-from dialer.money import format_money, parse_money
+from dialer.providers import ProviderSpec, parse_spec
+from dialer.service import Service
+from dialer.watch import summary_table, watch
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -49,30 +53,20 @@ app.add_typer(group_app, name="group")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 out = Console()
 err = Console(stderr=True)
-clock = SystemClock()
 
 
 # --- plumbing -----------------------------------------------------------------------------------------------
 class Ctx:
-    """Lazily connected store and provider factory (commands that need no Redis never connect)."""
+    """The service, connected on first use (commands that need no Redis never connect)."""
 
     def __init__(self) -> None:
-        self._store: Any = None
+        self._service: Service | None = None
 
     @property
-    def store(self) -> Any:
-        if self._store is None:
-            from dialer.connection import connect
-            from dialer.store import Store
-
-            self._store = Store(connect())
-        return self._store
-
-    @property
-    def providers(self) -> Any:
-        from dialer.providers import ProviderFactory
-
-        return ProviderFactory(self.store.r, clock)
+    def service(self) -> Service:
+        if self._service is None:
+            self._service = Service.from_settings()
+        return self._service
 
 
 ctx = Ctx()
@@ -92,10 +86,6 @@ def emit(data: Any, as_json: bool, human: Any = None) -> None:
         out.print(data)
 
 
-def _account_of(campaign_id: str) -> str:
-    return str(ctx.store.campaign_account(campaign_id))
-
-
 # --- dev / demo ----------------------------------------------------------------------------------------------
 @app.command()
 def dev(
@@ -103,8 +93,6 @@ def dev(
     threads: Annotated[int, typer.Option(help="Threads per worker process.")] = 8,
 ) -> None:
     """Embedded Redis + worker + scheduler in one process tree, until Ctrl-C."""
-    from dialer.devstack import DevStack
-
     settings = get_settings()
     stop = {"now": False}
 
@@ -151,12 +139,6 @@ def demo_campaign() -> dict[str, Any]:
 @app.command()
 def demo(timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300) -> None:
     """The dev stack, a sample account with a simulator provider and a 20-contact campaign, live progress."""
-    from dialer.campaigns import submit
-    from dialer.connection import connect
-    from dialer.devstack import DevStack, live_url_file
-    from dialer.store import Store
-    from dialer.watch import summary_table, watch
-
     settings = get_settings()
     running = None if settings.redis_url else live_url_file(settings)
     stack = None
@@ -170,34 +152,32 @@ def demo(timeout: Annotated[float, typer.Option(help="Give up after this many se
             err.print(
                 f"started Redis ({url}), a worker and the scheduler; their logs are in {settings.var_dir}/"
             )
-        store = Store(connect(url))
+        svc = Service.from_settings(settings, redis_url=url)
         account_id = "demo"
         try:
-            store.get_account(account_id)
+            svc.core.store.require_account(account_id)
         except NotFound:
-            store.create_account(account_id, "Demo account", parse_money("100.00"), "ES", clock.now_ms())
-        store.put_provider(
-            ProviderConfig(
-                account_id=account_id,
-                name="sim",
+            svc.create_account(account_id, "100.00", "Demo account", "ES")
+        demo = svc.for_account(account_id)
+        demo.add_provider(
+            "sim",
+            ProviderSpec(
                 kind="simulator",
                 from_numbers=["+34911234567"],
-                calls_per_second=4,
+                cps=4,
                 max_concurrent=10,
-                price_per_minute=parse_money("0.02"),
+                price_per_minute="0.02",
                 sim={"ring_s": 1.0, "talk_min_s": 1.0, "talk_max_s": 2.0, "no_answer_s": 2.0},
-            )
+            ),
         )
-        from dialer.providers import ProviderFactory
-
-        res = submit(store, clock, ProviderFactory(store.r, clock), account_id, demo_campaign(), start=True)
+        res = demo.submit(demo_campaign(), start=True)
         cid = res["campaign_id"]
         err.print(
             f"campaign {cid}: {res['total_contacts']} contacts, recall after 6 s for no-answer/busy/"
             f"failed/machine; follow it with `dialer watch {cid}`"
         )
-        view = watch(store, account_id, cid, timeout_s=timeout)
-        out.print(summary_table(store, account_id, cid))
+        view = watch(demo, cid, timeout_s=timeout)
+        out.print(summary_table(demo, cid))
         if view["status"] != "completed":
             raise DialerError(
                 f"the demo campaign did not complete in {timeout:.0f}s (status {view['status']})"
@@ -210,26 +190,12 @@ def demo(timeout: Annotated[float, typer.Option(help="Give up after this many se
 @app.command("watch")
 def watch_cmd(campaign_id: str) -> None:
     """Live progress (dialled / answered / failed / pending) until the campaign ends."""
-    from dialer.watch import summary_table, watch
-
-    account_id = _account_of(campaign_id)
-    watch(ctx.store, account_id, campaign_id)
-    out.print(summary_table(ctx.store, account_id, campaign_id))
+    scope = ctx.service.for_campaign(campaign_id)
+    watch(scope, campaign_id)
+    out.print(summary_table(scope, campaign_id))
 
 
 # --- accounts ---------------------------------------------------------------------------------------------------
-def account_view(account_id: str) -> dict[str, Any]:
-    acc = ctx.store.get_account(account_id)
-    return {
-        "id": acc.id,
-        "name": acc.name,
-        "balance": format_money(acc.balance),
-        "reserved": format_money(acc.reserved),
-        "available": format_money(acc.available),
-        "default_region": acc.default_region,
-    }
-
-
 @account_app.command("create")
 def account_create(
     account_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -239,22 +205,13 @@ def account_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an account; prints its API key once."""
-    check_id(account_id, "id")
-    units = parse_money(balance, "balance")
-    if units < 0:
-        raise InvalidRequest("balance: must not be negative")
-    if region and not region.isalpha():
-        raise InvalidRequest(f"region: not a region code: {region!r}")
-    api_key = ctx.store.create_account(
-        account_id, name or account_id, units, region.upper() if region else None, clock.now_ms()
-    )
-    emit({"id": account_id, "api_key": api_key}, as_json)
+    emit(ctx.service.create_account(account_id, balance, name, region), as_json)
 
 
 @account_app.command("show")
 def account_show(account_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False) -> None:
     """Balance, reserved (held for live calls) and available."""
-    emit(account_view(account_id), as_json)
+    emit(ctx.service.for_account(account_id).account(), as_json)
 
 
 @account_app.command("topup")
@@ -262,11 +219,19 @@ def account_topup(
     account_id: Annotated[str, typer.Argument(metavar="ID")], amount: str, as_json: JsonOpt = False
 ) -> None:
     """Add money to an account."""
-    units = parse_money(amount, "amount")
-    if units <= 0:
-        raise InvalidRequest("amount: must be greater than 0")
-    ctx.store.topup(account_id, units)
-    emit(account_view(account_id), as_json)
+    emit(ctx.service.topup(account_id, amount), as_json)
+
+
+account_key_app = typer.Typer(no_args_is_help=True, help="The account's API key.")
+account_app.add_typer(account_key_app, name="key")
+
+
+@account_key_app.command("rotate")
+def account_key_rotate(
+    account_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False
+) -> None:
+    """A new API key for the account, printed once; the old one stops working at once."""
+    emit(ctx.service.rotate_key(account_id), as_json)
 
 
 # --- providers --------------------------------------------------------------------------------------------------
@@ -286,95 +251,36 @@ def _secret(auth_token: str | None, auth_token_env: str | None) -> str | None:
     return None
 
 
-def provider_view(account_id: str, name: str) -> dict[str, Any]:
-    from dialer import keys
-
-    cfg = ctx.store.get_provider(account_id, name)
-    now = clock.now_ms()
-    used, live = ctx.store.provider_usage(account_id, name, now)
-    return {
-        "account": account_id,
-        "name": name,
-        "kind": cfg.kind,
-        "enabled": cfg.enabled,
-        "from": cfg.from_numbers,
-        "hourly_quota": cfg.hourly_quota,
-        "cps": cfg.calls_per_second,
-        "max_concurrent": cfg.max_concurrent,
-        "price_per_minute": format_money(cfg.price_per_minute),
-        "max_call_seconds": cfg.max_call_seconds,
-        "quota_used": used,
-        "quota_remaining": (max(0, cfg.hourly_quota - used) if cfg.hourly_quota else None),
-        "quota_resets_at": to_iso(keys.hour_start(now) + 3_600_000),
-        "live_calls": live,
-        "account_sid": cfg.account_sid,
-        "api_base": cfg.api_base,
-        "sim": cfg.sim if cfg.kind == "simulator" else None,
-    }
-
-
-def _numbers(values: list[str]) -> list[str]:
-    from dialer.phones import InvalidNumber, normalize
-
-    numbers = []
-    for n in values:
-        try:
-            numbers.append(normalize(n))
-        except InvalidNumber as exc:
-            raise InvalidRequest(f"--from: {n}: {exc}") from None
-    return numbers
-
-
-def _apply_provider_options(base: dict[str, Any], opts: dict[str, Any]) -> ProviderConfig:
-    """One builder for `provider add` (from defaults) and `provider update` (from the stored config)."""
-    from pydantic import ValidationError
-
-    from dialer.telephony.simulator import parse_sim_options
-
-    cfg = dict(base)
-    if opts["from_"]:
-        cfg["from_numbers"] = _numbers(opts["from_"])
-    for name, field in (
-        ("hourly_quota", "hourly_quota"),
-        ("cps", "calls_per_second"),
-        ("max_concurrent", "max_concurrent"),
-        ("max_call_seconds", "max_call_seconds"),
-        ("account_sid", "account_sid"),
-        ("api_base", "api_base"),
-        ("enabled", "enabled"),
-    ):
-        if opts.get(name) is not None:
-            cfg[field] = opts[name]
-    if opts["price_per_minute"] is not None:
-        cfg["price_per_minute"] = parse_money(opts["price_per_minute"], "price_per_minute")
-    secret = _secret(opts["auth_token"], opts["auth_token_env"])
-    if secret:
-        cfg["auth_token"] = secret
-    if cfg["kind"] == "simulator":
-        cfg["sim"] = parse_sim_options(opts["sim"], cfg.get("sim"))
-    if not cfg.get("from_numbers"):
-        raise InvalidRequest("--from: at least one caller id is required")
-    try:
-        return ProviderConfig.model_validate(cfg)
-    except ValidationError as exc:
-        from dialer.validation import describe
-
-        raise InvalidRequest(describe(exc)) from None
-
-
 FromOpt = Annotated[list[str], typer.Option("--from", help="Caller id(s) in E.164; repeat for several.")]
-QuotaOpt = Annotated[int | None, typer.Option(min=0, help="Calls per clock hour (UTC); 0 or unset = none.")]
-CpsOpt = Annotated[float | None, typer.Option(min=0.001, help="Calls per second (default 1).")]
-ConcOpt = Annotated[int | None, typer.Option(min=1, help="Live calls at once (default 10).")]
+QuotaOpt = Annotated[int | None, typer.Option(help="Calls per clock hour (UTC); 0 or unset = none.")]
+CpsOpt = Annotated[float | None, typer.Option(help="Calls per second (default 1).")]
+ConcOpt = Annotated[int | None, typer.Option(help="Live calls at once (default 10).")]
 PriceOpt = Annotated[str | None, typer.Option(help="Price of a started minute (default 0.02).")]
-MaxSecOpt = Annotated[
-    int | None, typer.Option(min=1, help="Longest call, reserved before dialing (default 600).")
-]
+MaxSecOpt = Annotated[int | None, typer.Option(help="Longest call, reserved before dialing (default 600).")]
 SidOpt = Annotated[str | None, typer.Option(help="Twilio account SID.")]
 TokenOpt = Annotated[str | None, typer.Option(help="'-' reads the Twilio auth token from stdin.")]
 TokenEnvOpt = Annotated[str | None, typer.Option(help="Read the auth token from this environment variable.")]
 ApiBaseOpt = Annotated[str | None, typer.Option(help="Twilio API base URL (tests: a local fake).")]
 SimOpt = Annotated[list[str], typer.Option(help="Simulator option KEY=VALUE; repeat.")]
+
+
+def _spec(opts: dict[str, Any]) -> ProviderSpec:
+    """The flags of `provider add` / `provider update` as the one ProviderSpec the service takes."""
+    fields = {
+        "kind": opts.get("kind"),
+        "from": opts["from_"] or None,
+        "hourly_quota": opts["hourly_quota"],
+        "cps": opts["cps"],
+        "max_concurrent": opts["max_concurrent"],
+        "price_per_minute": opts["price_per_minute"],
+        "max_call_seconds": opts["max_call_seconds"],
+        "account_sid": opts["account_sid"],
+        "auth_token": _secret(opts["auth_token"], opts["auth_token_env"]),
+        "api_base": opts["api_base"],
+        "sim": opts["sim"] or None,
+        "enabled": opts.get("enabled"),
+    }
+    return parse_spec({k: v for k, v in fields.items() if v is not None})
 
 
 @provider_app.command("add")
@@ -396,18 +302,8 @@ def provider_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add (or replace) a provider of an account."""
-    ctx.store.require_account(account_id)
-    check_id(name, "name")
-    if kind not in ("simulator", "twilio"):
-        raise InvalidRequest(f"--kind: must be simulator or twilio, not {kind!r}")
-    if kind == "twilio":
-        raise InvalidRequest("--kind: twilio is not available yet in this version; use simulator")
-    opts = dict(locals())
-    cfg = _apply_provider_options(
-        {"account_id": account_id, "name": name, "kind": kind, "from_numbers": []}, opts
-    )
-    ctx.store.put_provider(cfg)
-    emit(provider_view(account_id, name), as_json)
+    scope = ctx.service.for_account(account_id)
+    emit(scope.add_provider(name, _spec(dict(locals()))), as_json)
 
 
 @provider_app.command("update")
@@ -429,10 +325,8 @@ def provider_update(
     as_json: JsonOpt = False,
 ) -> None:
     """Change a provider's limits, caller ids, credentials or simulator options; enable or disable it."""
-    current = ctx.store.get_provider(account_id, name)
-    cfg = _apply_provider_options(current.model_dump(), dict(locals()))
-    ctx.store.put_provider(cfg)
-    emit(provider_view(account_id, name), as_json)
+    scope = ctx.service.for_account(account_id)
+    emit(scope.update_provider(name, _spec(dict(locals()))), as_json)
 
 
 @provider_app.command("show")
@@ -442,7 +336,7 @@ def provider_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Limits, quota used this hour, live calls (secrets are never shown)."""
-    emit(provider_view(account_id, name), as_json)
+    emit(ctx.service.for_account(account_id).provider(name), as_json)
 
 
 @provider_app.command("test")
@@ -452,16 +346,7 @@ def provider_test(
     as_json: JsonOpt = False,
 ) -> None:
     """The connection test of the start checks."""
-    from dialer.errors import ConnectionFailed
-
-    cfg = ctx.store.get_provider(account_id, name)
-    try:
-        ctx.providers.get(cfg).test_connection()
-    except ConnectionFailed:
-        raise
-    except Exception:
-        raise ConnectionFailed() from None
-    emit({"success": "Connection OK"}, as_json)
+    emit(ctx.service.for_account(account_id).test_provider(name), as_json)
 
 
 # --- campaigns ---------------------------------------------------------------------------------------------------
@@ -473,8 +358,6 @@ def campaign_submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Store a campaign (draft); with --start, start it. Prints {"campaign_id", ...}."""
-    from dialer.campaigns import submit
-
     text = sys.stdin.read() if str(file) == "-" else _read(file)
     try:
         data = json.loads(text)
@@ -482,15 +365,17 @@ def campaign_submit(
         raise InvalidRequest(f"{file}: not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidRequest(f"{file}: not valid JSON: nested too deeply") from None
-    res = submit(ctx.store, clock, ctx.providers, account, data, start=start)
+    res = ctx.service.for_account(account).submit(data, start=start)
     emit(res, as_json, None if as_json else _summary_line(res))
 
 
 def _read(file: Path) -> str:
     try:
-        return file.read_text()
+        return file.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise InvalidRequest(f"{file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidRequest(f"{file}: not UTF-8 text") from None
 
 
 def _summary_line(res: dict[str, Any]) -> str:
@@ -503,10 +388,7 @@ def _summary_line(res: dict[str, Any]) -> str:
 @campaign_app.command("start")
 def campaign_start(campaign_id: str, as_json: JsonOpt = False) -> None:
     """Run the start checks (balance, group+provider, quota, connection) and schedule the campaign."""
-    from dialer.campaigns import start_campaign
-
-    account_id = _account_of(campaign_id)
-    emit(start_campaign(ctx.store, clock, ctx.providers, account_id, campaign_id), as_json)
+    emit(ctx.service.for_campaign(campaign_id).start(campaign_id), as_json)
 
 
 CONTROL = {
@@ -521,10 +403,8 @@ CONTROL = {
 
 def _control_command(command: str) -> Any:
     def run(campaign_id: str, as_json: JsonOpt = False) -> None:
-        from dialer import lifecycle
-
-        fn = getattr(lifecycle, command.replace("-", "_"))
-        emit(fn(ctx.store, clock, _account_of(campaign_id), campaign_id), as_json)
+        scope = ctx.service.for_campaign(campaign_id)
+        emit(getattr(scope, command.replace("-", "_"))(campaign_id), as_json)
 
     run.__doc__ = CONTROL[command]
     return run
@@ -544,11 +424,6 @@ def campaign_update(
     as_json: JsonOpt = False,
 ) -> None:
     """Change the name or launch time of a draft or scheduled campaign."""
-    from datetime import datetime
-
-    from dialer import lifecycle
-    from dialer.clock import from_datetime
-
     when = None
     if launch_at is not None:
         try:
@@ -557,7 +432,7 @@ def campaign_update(
             raise InvalidRequest(f"--launch-at: not an ISO-8601 time: {launch_at!r}") from None
     if name is None and when is None:
         raise InvalidRequest("nothing to update: give --name and/or --launch-at")
-    emit(lifecycle.update(ctx.store, clock, _account_of(campaign_id), campaign_id, name, when), as_json)
+    emit(ctx.service.for_campaign(campaign_id).update(campaign_id, name, when), as_json)
 
 
 @campaign_app.command("list")
@@ -571,14 +446,12 @@ def campaign_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Campaigns, newest first, deleted ones hidden; paged with next_page_token."""
-    from dialer.campaigns import list_view
-    from dialer.models import CampaignStatus
-
-    if status is not None and status not in {s.value for s in CampaignStatus}:
-        raise InvalidRequest(f"--status: not a campaign state: {status!r}")
-    if account:
-        ctx.store.require_account(account)
-    page = list_view(ctx.store, account, status, limit, page_token)
+    svc = ctx.service
+    page = (
+        svc.for_account(account).campaigns(status, limit, page_token)
+        if account
+        else svc.list_campaigns(status, limit, page_token)
+    )
     table = Table()
     for col in ("id", "account", "name", "status", "contacts", "delivered", "failed", "created_at"):
         table.add_column(col)
@@ -602,17 +475,13 @@ def campaign_list(
 @campaign_app.command("show")
 def campaign_show(campaign_id: str, as_json: JsonOpt = False) -> None:
     """Status and counters."""
-    from dialer.campaigns import campaign_view
-
-    emit(campaign_view(ctx.store, _account_of(campaign_id), campaign_id), as_json)
+    emit(ctx.service.for_campaign(campaign_id).campaign(campaign_id), as_json)
 
 
 @campaign_app.command("calls")
 def campaign_calls(campaign_id: str, as_json: JsonOpt = False) -> None:
     """One row per attempt, ordered by contact then attempt."""
-    from dialer.campaigns import calls_view
-
-    rows = calls_view(ctx.store, _account_of(campaign_id), campaign_id)
+    rows = ctx.service.for_campaign(campaign_id).calls(campaign_id)
     table = Table()
     for col in ("key", "phone", "attempt", "state", "due_at", "placed_at", "sid", "outcome", "cost"):
         table.add_column(col)
@@ -634,8 +503,7 @@ def dnc_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Never call these numbers from this account (normalised to E.164 with the account's region)."""
-    added = ctx.store.dnc_add(account_id, numbers)
-    emit({"account": account_id, "added": added}, as_json)
+    emit(ctx.service.for_account(account_id).dnc_add(numbers), as_json)
 
 
 @dnc_app.command("remove")
@@ -644,15 +512,14 @@ def dnc_remove(
     numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Take numbers off the do-not-call list."""
-    removed = ctx.store.dnc_remove(account_id, numbers)
-    emit({"account": account_id, "removed": removed}, as_json)
+    """Take numbers off the do-not-call list (those not listed are named in not_listed)."""
+    emit(ctx.service.for_account(account_id).dnc_remove(numbers), as_json)
 
 
 @dnc_app.command("list")
 def dnc_list(account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")], as_json: JsonOpt = False) -> None:
     """The account's do-not-call numbers (E.164)."""
-    numbers = ctx.store.dnc_list(account_id)
+    numbers = ctx.service.for_account(account_id).dnc_list()
     emit(numbers, as_json, "\n".join(numbers) or "(empty)")
 
 
@@ -663,9 +530,7 @@ def call_redial(
     as_json: JsonOpt = False,
 ) -> None:
     """One more attempt for that contact, now (outside the recall policy)."""
-    from dialer import lifecycle
-
-    emit(lifecycle.redial(ctx.store, clock, key), as_json)
+    emit(ctx.service.for_attempt(key).redial(key), as_json)
 
 
 @group_app.command("create")
@@ -678,9 +543,7 @@ def group_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an empty contact group; prints its id."""
-    from dialer import groups
-
-    emit(groups.create(ctx.store, clock, account_id, name, group_id), as_json)
+    emit(ctx.service.for_account(account_id).create_group(name, group_id), as_json)
 
 
 @group_app.command("import")
@@ -691,17 +554,13 @@ def group_import(
 ) -> None:
     """Add contacts from a CSV (header row: phone, first_name, ..., custom_fields.X) or JSON file.
     All or nothing: bad rows are reported by line and nothing is imported."""
-    from dialer import groups
-
-    emit(groups.import_rows(ctx.store, clock, group_id, groups.parse_file(file)), as_json)
+    emit(ctx.service.for_group(group_id).import_contacts(group_id, groups.parse_file(file)), as_json)
 
 
 @group_app.command("show")
 def group_show(group_id: Annotated[str, typer.Argument(metavar="GROUP")], as_json: JsonOpt = False) -> None:
     """The group, its size, the campaigns fed by it and its contacts."""
-    from dialer import groups
-
-    view = groups.view(ctx.store, group_id, with_contacts=True)
+    view = ctx.service.for_group(group_id).group(group_id, with_contacts=True)
     table = Table(title=f"group {view['id']} ({view['name']}): {view['size']} contacts")
     for col in ("phone", "first_name", "last_name", "timezone"):
         table.add_column(col)
@@ -717,9 +576,7 @@ def simulator_dials(
     as_json: JsonOpt = False,
 ) -> None:
     """Every dial the simulator received, in order (attempt key, number, time): count duplicates with it."""
-    from dialer.telephony.simulator import sim_dials
-
-    rows = sim_dials(ctx.store.r, campaign)
+    rows = ctx.service.simulator_dials(campaign)
     table = Table()
     for col in ("key", "campaign_id", "number", "from", "at", "sid"):
         table.add_column(col)

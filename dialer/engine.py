@@ -1,7 +1,13 @@
-"""The dialling engine: expand a campaign, place one attempt, record an outcome, reconcile a lost call.
+"""The dialling engine: launch a campaign, place one attempt, check a live call, record an outcome.
 
-Plain functions over the store, a clock and the providers; the actors are one-line wrappers. Every step
-is safe to run twice and to die at any line: each state change is a compare-and-set in Lua.
+Methods over the core (store, clock, providers, settings); the actors are one-line wrappers. Every step is
+safe to run twice and to die at any line: each state change is a compare-and-set in Lua.
+
+The path of one call: ``launch`` writes the attempt (due at its stagger) → the scheduler claims it →
+``place_call`` checks DNC and calling hours, asks ``admit.lua`` (quota, concurrency, money, pace), dials →
+``record_dial.lua`` makes it live with a first check time → outcome by callback (``record_outcome``) or
+by ``check_call`` when the check comes due (the simulator's end, a Twilio poll, the deadline) →
+``finish.lua`` settles and writes the recall.
 """
 
 from __future__ import annotations
@@ -13,27 +19,22 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import structlog
 
-from config import Settings
 from dialer import keys
-from dialer.clock import Clock
+from dialer.context import Core
+from dialer.groups import feed_campaign
 from dialer.hours import contact_zones, next_opening
-from dialer.models import (
-    FINAL_STATES,
-    LIVE_STATES,
-    AttemptState,
-    CallAttempt,
-    Campaign,
-    Contact,
-    ProviderConfig,
-)
+from dialer.lifecycle import halt, start_next
+from dialer.models import CallAttempt, Campaign, Contact, ProviderConfig
 from dialer.outcomes import call_duration_cost, decide
-from dialer.providers import ProviderFactory
-from dialer.store import Store
-from dialer.store.redis_store import LIVE_STATES_CSV
+from dialer.pace import LATE_SLOT_MS, MAX_SLOT_WAIT_MS, from_number, stagger_ms
+from dialer.states import FINAL_ATTEMPT, LIVE_ATTEMPT, AttemptState, CampaignStatus, ScheduleStatus
+from dialer.store.redis_store import LIVE_CSV
 from dialer.telephony.base import (
+    AuthFailed,
     CallStatus,
     DialRequest,
     PermanentDialError,
+    Provider,
     RateLimited,
     RetryableDialError,
 )
@@ -42,63 +43,74 @@ from dialer.templates import twiml_for
 log = structlog.get_logger("dialer.engine")
 
 EXPAND_CHUNK = 1000
-MAX_SLOT_WAIT_MS = 1000  # an admitted attempt waits for a slot up to this long, else it is deferred
 RING_TIMEOUT_S = 30
 LIVE_GRACE_MS = 60_000
 UNKNOWN_ZONE_RETRY_MS = 3_600_000
+POLL_MIN_MS = 2_000  # a live call without a provider hint is polled after 2 s, then less often
+POLL_MAX_MS = 60_000
+OVERDUE_RECHECK_MS = 10_000  # a call still live past its deadline: hung up, checked again after this
+FAILURE_BACKOFF_MS = 5_000
+INTERNAL_ERROR = "internal_error"
 
 
-def stagger_ms(campaign: Campaign, provider: ProviderConfig | None) -> int:
-    """Default stagger = 1 / the provider's calls per second."""
-    if campaign.stagger_seconds:
-        return round(campaign.stagger_seconds * 1000)
-    cps = provider.calls_per_second if provider else 1.0
-    return round(1000 / cps)
+def first_check_ms(now_ms: int, hint_ms: int | None, pushes_outcomes: bool, deadline_ms: int) -> int:
+    """When a live call is next checked with its provider: at the provider's own hint (the simulator
+    knows when its call ends), at the deadline when outcomes are pushed (callbacks; the check is the
+    safety net), else soon (polling)."""
+    if hint_ms is not None:
+        return min(hint_ms, deadline_ms)
+    if pushes_outcomes:
+        return deadline_ms
+    return min(now_ms + POLL_MIN_MS, deadline_ms)
 
 
-def from_number(provider: ProviderConfig, contact: int) -> str:
-    """Deterministic per contact, so a lost dial can be looked up by to + from."""
-    return provider.from_numbers[contact % len(provider.from_numbers)]
+def next_poll_ms(now_ms: int, placed_at_ms: int, hint_ms: int | None, deadline_ms: int) -> int:
+    """Polling backoff: a quarter of the call's age (2 s to 60 s), or the provider's hint, never past the
+    deadline (then a last check)."""
+    if hint_ms is not None and hint_ms > now_ms:
+        return min(hint_ms, deadline_ms)
+    wait = min(POLL_MAX_MS, max(POLL_MIN_MS, (now_ms - placed_at_ms) // 4))
+    return min(now_ms + wait, deadline_ms) if now_ms < deadline_ms else now_ms + OVERDUE_RECHECK_MS
 
 
 @dataclass
 class Engine:
-    store: Store
-    clock: Clock
-    providers: ProviderFactory
-    settings: Settings
+    core: Core
 
-    # --- start_campaign ----------------------------------------------------------------------------------
-    def start_campaign(self, account_id: str, campaign_id: str) -> str:
-        """Promote a due schedule: the campaign runs and its contacts become attempts, in chunks."""
-        from dialer.models import ScheduleStatus
+    def _now(self) -> int:
+        return self.core.clock.now_ms()
 
+    def _provider_client(self, cfg: ProviderConfig) -> Provider:
+        return self.core.providers.get(cfg)
+
+    # --- launch ------------------------------------------------------------------------------------------
+    def launch(self, account_id: str, campaign_id: str) -> str:
+        """Promote a due schedule: the campaign runs and its contacts become attempts, in chunks from a
+        cursor (a redelivery resumes where the last run stopped)."""
+        store = self.core.store
         bound = log.bind(campaign_id=campaign_id, account_id=account_id)
-        campaign, live = self.store.get_campaign(account_id, campaign_id)
-        sched = self.store.get_schedule(account_id, campaign_id)
-        start_at = sched.start_at if sched else self.clock.now_ms()
+        campaign, state = store.get_campaign(account_id, campaign_id)
+        sched = store.get_schedule(account_id, campaign_id)
+        start_at = sched.start_at if sched else self._now()
         base = sched.base_cursor if sched else 0
-        now = self.clock.now_ms()
-        if live["status"] == "scheduled":  # launch: parked attempts (a pause before launch) come back too
-            self.store.resume(account_id, campaign_id, ["scheduled"], "running", now)
-        status = self.store.campaign_status(account_id, campaign_id)
-        if status not in ("running", "paused", "stopping"):
-            bound.info("schedule_dropped", status=status)
-            self.store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
-            return status
+        if state.status == CampaignStatus.SCHEDULED:  # launch: parked attempts come back too
+            store.change_status(account_id, campaign_id, "launch", "", self._now())
+        state = store.campaign_state(account_id, campaign_id)
+        if state.status not in (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.STOPPING):
+            bound.info("schedule_dropped", status=state.status.value)
+            store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
+            return state.status.value
         bound.info("campaign_running", start_at=start_at)
-        provider = self.store.find_provider(campaign.account_id, campaign.provider)
-        if campaign.group_id and campaign.end_handle == "continue":  # group contacts it has not taken yet
-            from dialer.groups import feed_campaign
-
-            feed_campaign(self.store, self.clock, campaign)
-        total = int(self.store.get_campaign(account_id, campaign_id)[1]["contacts_n"])
+        provider = store.find_provider(account_id, campaign.provider)
+        if campaign.group_id and campaign.end_handle == "continue":  # group contacts not taken yet
+            feed_campaign(self.core, campaign)
+        total = store.campaign_state(account_id, campaign_id).contacts_n
         self._expand(campaign, provider, start_at, base, total)
-        self.store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
-        status = self.store.campaign_status(account_id, campaign_id)
-        if status == "completed":  # every contact was refused at intake
-            self.after_completion(campaign)
-        return status
+        store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
+        status = store.campaign_state(account_id, campaign_id).status
+        if status == CampaignStatus.COMPLETED:  # every contact was refused at intake
+            start_next(self.core, campaign)
+        return status.value
 
     def _expand(
         self, campaign: Campaign, provider: ProviderConfig | None, start_at: int, base: int, total: int
@@ -106,19 +118,20 @@ class Engine:
         """Write first attempts from the cursor on, staggered from ``start_at``; the contacts from ``base``
         (where this run's batch begins: 0 at launch, the old end for contacts added later) count for the
         stagger."""
+        store = self.core.store
         a, c = campaign.account_id, campaign.id
-        gap = stagger_ms(campaign, provider)
+        gap = stagger_ms(campaign.stagger_seconds, provider.calls_per_second if provider else None)
         bound = log.bind(campaign_id=c)
 
         def rank_at(cursor: int) -> int:
             if cursor <= base:
                 return 0
-            return sum(1 for ct in self.store.contacts(a, c, base, cursor - 1) if ct.intake == "ok")
+            return sum(1 for ct in store.contacts(a, c, base, cursor - 1) if ct.intake == "ok")
 
-        cursor = self.store.expand_cursor(a, c)
+        cursor = store.campaign_state(a, c).expand_cursor
         rank = rank_at(cursor)
         while True:
-            chunk = self.store.contacts(a, c, cursor, cursor + EXPAND_CHUNK - 1) if cursor < total else []
+            chunk = store.contacts(a, c, cursor, cursor + EXPAND_CHUNK - 1) if cursor < total else []
             attempts = []
             for ct in chunk:
                 if ct.intake != "ok":
@@ -137,9 +150,9 @@ class Engine:
                 rank += 1
             new_cursor = cursor + len(chunk)
             last = new_cursor >= total
-            applied, status = self.store.expand(a, c, cursor, new_cursor, last, attempts, self.clock.now_ms())
+            applied, status = store.expand(a, c, cursor, new_cursor, last, attempts, self._now())
             if not applied:  # another run got here first: continue from where it is
-                cursor = self.store.expand_cursor(a, c)
+                cursor = store.campaign_state(a, c).expand_cursor
                 rank = rank_at(cursor)
                 if cursor >= total:
                     return
@@ -152,48 +165,50 @@ class Engine:
     # --- place_call -----------------------------------------------------------------------------------------
     def place_call(self, ref: str) -> str:
         """Decide and dial one due attempt; returns what happened (for logs and tests)."""
+        store, settings = self.core.store, self.core.settings
         account_id, key = keys.parse_ref(ref)
-        att = self.store.get_attempt(account_id, key)
-        if att is None or att.state in FINAL_STATES:
-            self.store.ack_lease(account_id, key)
+        att = store.get_attempt(account_id, key)
+        if att is None or att.state in FINAL_ATTEMPT:
+            store.ack_lease(account_id, key)
             return "final" if att else "missing"
         bound = log.bind(campaign_id=att.campaign_id, attempt=key)
-        campaign, live = self.store.get_campaign(account_id, att.campaign_id)
-        provider = self.store.find_provider(campaign.account_id, campaign.provider)
-        now = self.clock.now_ms()
-        if att.state in LIVE_STATES:
+        campaign, state = store.get_campaign(account_id, att.campaign_id)
+        provider = store.find_provider(account_id, campaign.provider)
+        now = self._now()
+        if att.state in LIVE_ATTEMPT:
             if att.sid:
-                self.store.ack_lease(account_id, key)
+                store.ack_lease(account_id, key)
                 return "live"
-            if att.dialing_at and now - att.dialing_at < self.settings.lease_s * 1000:
+            if att.dialing_at and now - att.dialing_at < settings.lease_s * 1000:
                 return "busy"  # another worker is dialling it right now; its lease protects it
             if provider is None:
-                return self._stop_campaign(campaign, "provider_missing")
+                return self._fail_campaign(campaign, "provider_missing")
             return self._reconcile_dial(att, campaign, provider)
         if att.state == AttemptState.SCHEDULED:
             # called directly rather than through the scheduler: claim it first, the same atomic claim
             # (only if it is due and in the due set; one caller wins, a waiting or parked one is left alone)
-            lease_until = now + round(self.settings.lease_s * 1000)
-            if not self.store.claim_refs([ref], now + MAX_SLOT_WAIT_MS, lease_until):
+            lease_until = now + round(settings.lease_s * 1000)
+            if not store.claim_refs([ref], now + MAX_SLOT_WAIT_MS, lease_until):
                 return "stale"
-        if self.store.is_dnc(account_id, att.phone):
-            self._end(att, campaign, provider, "skipped", "dnc", allowed="claimed")
+        if store.is_dnc(account_id, att.phone):
+            self._end(att, campaign, provider, "skipped", "dnc", allowed=AttemptState.CLAIMED)
             return "skipped"
         if provider is None:
-            return self._stop_campaign(campaign, "provider_missing", att)
-        contact = self.store.contact(account_id, att.campaign_id, att.contact)  # read once per dial
-        if live.get("status") == "running":
+            return self._fail_campaign(campaign, "provider_missing", att)
+        contact = store.contact(account_id, att.campaign_id, att.contact)  # read once per dial
+        if state.status == CampaignStatus.RUNNING:
             opening = self._calling_hours_opening(att, contact, campaign, now)
             if opening > now + MAX_SLOT_WAIT_MS:
-                self.store.defer(att, provider.name, opening, "calling_hours", now)
+                store.defer(att, provider.name, opening, "calling_hours", now)
                 bound.info("attempt_deferred", reason="calling_hours", due_at=opening)
                 return "defer"
         token = uuid.uuid4().hex
-        decision, slot, reason = self._admit(att, campaign, provider, token)
+        caller = from_number(provider.from_numbers, att.phone)
+        decision, slot, reason, admitted_mono = self._admit(att, campaign, provider, token, caller)
         if decision == "stop":
-            return self._stop_campaign(campaign, reason, att)
+            return self._fail_campaign(campaign, reason, att)
         if decision == "cancel":
-            self._end(att, campaign, provider, "canceled", f"campaign {reason}", allowed="claimed")
+            self._end(att, campaign, provider, "canceled", f"campaign {reason}", allowed=AttemptState.CLAIMED)
             return "canceled"
         if decision != "admit":
             bound.info("attempt_" + decision, reason=reason, due_at=slot or None)
@@ -203,27 +218,32 @@ class Engine:
                 "state": AttemptState.DIALING,
                 "dial_token": token,
                 "placed_at": slot,
-                "dialing_at": self.clock.now_ms(),
+                "dialing_at": self._now(),
+                "from_number": caller,
             }
         )
-        return self._dial(att, contact, campaign, provider, token)
+        return self._dial(att, contact, campaign, provider, token, admitted_mono)
 
     def _admit(
-        self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str
-    ) -> tuple[str, int, str]:
+        self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str, caller: str
+    ) -> tuple[str, int, str, float]:
         """Admission at dial time: a slot booked within a second is slept for, then admission is asked
         again, so a pause acknowledged in between stops the dial. An attempt that keeps missing its slot
-        (a starved thread) goes back to due at its slot instead of holding its claim."""
-        gap = stagger_ms(campaign, provider)
+        (a starved thread) goes back to due at its slot instead of holding its claim. Also returns the
+        monotonic time just before the admission that counted (the stall guard measures from it)."""
+        gap = stagger_ms(campaign.stagger_seconds, provider.calls_per_second)
         decision, slot, reason = "sleep", 0, ""
         for _ in range(3):
-            now = self.clock.now_ms()
-            decision, slot, reason = self.store.admit(att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS)
+            mono = time.monotonic()
+            now = self._now()
+            decision, slot, reason = self.core.store.admit(
+                att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, LATE_SLOT_MS, caller
+            )
             if decision != "sleep":
-                return decision, slot, reason
+                return decision, slot, reason, mono
             time.sleep(max(0, slot - now) / 1000)
-        self.store.defer(att, provider.name, slot, "pace", self.clock.now_ms())
-        return "defer", slot, "pace"
+        self.core.store.defer(att, provider.name, slot, "pace", self._now())
+        return "defer", slot, "pace", time.monotonic()
 
     def _calling_hours_opening(self, att: CallAttempt, contact: Contact, campaign: Campaign, now: int) -> int:
         """When the contact may be called (now when inside its window); unknown zones fail closed."""
@@ -236,28 +256,50 @@ class Engine:
             log.warning("calling_hours_unknown", attempt=att.key, error=str(exc))
             return now + UNKNOWN_ZONE_RETRY_MS
 
+    def stall_bound_s(self) -> float:
+        """How old an admission may be when its dial is sent: well inside the lease, so that recovery
+        (which waits for the lease and looks the call up first) never races a stalled worker's dial."""
+        return self.core.settings.lease_s / 4
+
     def _dial(
-        self, att: CallAttempt, contact: Contact, campaign: Campaign, provider: ProviderConfig, token: str
+        self,
+        att: CallAttempt,
+        contact: Contact,
+        campaign: Campaign,
+        provider: ProviderConfig,
+        token: str,
+        admitted_mono: float,
     ) -> str:
+        store = self.core.store
         bound = log.bind(campaign_id=att.campaign_id, attempt=att.key)
-        data = {**contact.data, "phone": contact.phone}
         ref = keys.ref(att.account_id, att.key)
         req = DialRequest(
             ref=ref,
             key=att.key,
             campaign_id=att.campaign_id,
             to=att.phone,
-            from_=from_number(provider, att.contact),
+            from_=att.from_number or from_number(provider.from_numbers, att.phone),
             twiml=twiml_for(
-                campaign.say, campaign.audio, campaign.xml, data, campaign.language, campaign.voice
+                campaign.say,
+                campaign.audio,
+                campaign.xml,
+                {**contact.data, "phone": contact.phone},
+                campaign.language,
+                campaign.voice,
             ),
             token=token,
             timeout_s=RING_TIMEOUT_S,
             time_limit_s=provider.max_call_seconds,
             status_callback=self._callback_url(ref),
         )
-        client = self.providers.get(provider)
-        now = self.clock.now_ms()
+        client = self._provider_client(provider)
+        # the stall guard: the admission must still be ours and young, right before the dial is sent
+        # (a worker stopped longer than its lease finds recovery took it back, and never dials)
+        if not store.still_dialing(att, token) or time.monotonic() - admitted_mono > self.stall_bound_s():
+            bound.warning("dial_abandoned_after_stall")
+            store.undo_admit(att, provider.name, token, self._now(), "stalled", self._now())
+            return "stalled"
+        now = self._now()
         try:
             res = client.dial(req)
         except PermanentDialError as exc:
@@ -270,22 +312,28 @@ class Engine:
                 exc.reason,
                 permanent=True,
                 error_code=exc.code,
-                allowed="dialing",
+                allowed=AttemptState.DIALING,
             )
             return "refused"
         except RateLimited as exc:
             due = now + round(exc.retry_after_s * 1000)
             bound.info("dial_rate_limited", retry_at=due)
-            self.store.undo_admit(att, provider.name, token, due, "rate_limited", now)
+            store.undo_admit(att, provider.name, token, due, "rate_limited", now)
             return "rate_limited"
+        except AuthFailed as exc:
+            bound.warning("dial_auth_failed", code=exc.code)
+            store.undo_admit(att, provider.name, token, now, "provider_auth_failed", now)
+            self._pause_campaign(campaign, "provider_auth_failed")
+            return "auth_failed"
         except RetryableDialError as exc:
             bound.warning("dial_uncertain", reason=exc.reason)
             return self._after_uncertain_dial(att, campaign, provider, token, exc)
         deadline = self._deadline(att, provider)
-        if self.store.record_dial(att, token, res.sid, res.status, deadline, self.clock.now_ms()):
+        first = first_check_ms(self._now(), res.check_at_ms, client.pushes_outcomes, deadline)
+        if store.record_dial(att, token, res.sid, res.status, first, deadline, self._now()):
             bound.info("dialed", sid=res.sid, to=att.phone)
             return "dialed"
-        current = self.store.get_attempt(att.account_id, att.key)
+        current = store.get_attempt(att.account_id, att.key)
         if current is None or current.sid != res.sid:
             bound.error("duplicate_dial_hung_up", sid=res.sid)
             client.hangup(res.sid)
@@ -310,86 +358,107 @@ class Engine:
             "failed",
             f"provider error: {exc.reason}",
             error_code=exc.code,
-            allowed="dialing",
+            allowed=AttemptState.DIALING,
         )
         return "provider_error"
 
     def _lookup(self, att: CallAttempt, provider: ProviderConfig) -> CallStatus | None:
-        """This attempt's call, if the provider placed one: to + from within the dial's time window, and
-        the attempt's ref when the provider reports it (never another attempt's call to the same number)."""
-        start = att.dialing_at or att.placed_at or self.clock.now_ms()
-        until = start + round(self.settings.dial_timeout_s * 1000) + 5_000
+        """This attempt's call, if the provider placed one: to + from within the dial's time window; the
+        provider's own ref when it reports one, else a call not recorded on another attempt (never another
+        attempt's call to the same number)."""
+        start = att.dialing_at or att.placed_at or self._now()
+        until = start + round(self.core.settings.dial_timeout_s * 1000) + 5_000
         ref = keys.ref(att.account_id, att.key)
-        candidates = self.providers.get(provider).lookup(
-            att.phone, from_number(provider, att.contact), start - 5_000, until
-        )
-        return next((c for c in candidates if c.ref == ref), None)
+        caller = att.from_number or from_number(provider.from_numbers, att.phone)
+        for call in self._provider_client(provider).lookup(att.phone, caller, start - 5_000, until):
+            if call.ref is not None:
+                if call.ref == ref:
+                    return call
+                continue
+            owner = self.core.store.attempt_owner(att.account_id, call.sid)
+            if owner is None or owner == att.key:
+                return call
+        return None
 
     def _adopt(self, att: CallAttempt, provider: ProviderConfig, token: str, found: CallStatus) -> str:
         """A call the provider has but we did not record: record it (and its outcome if it is over)."""
-        self.store.record_dial(
-            att, token, found.sid, "queued", self._deadline(att, provider), self.clock.now_ms()
-        )
+        client = self._provider_client(provider)
+        deadline = self._deadline(att, provider)
+        now = self._now()
+        first = first_check_ms(now, found.check_at_ms, client.pushes_outcomes, deadline)
+        self.core.store.record_dial(att, token, found.sid, "queued", first, deadline, now)
         log.info("dial_reconciled", campaign_id=att.campaign_id, attempt=att.key, sid=found.sid)
         if found.final:
             self.record_outcome(att.account_id, att.key, found)
         return "reconciled"
 
     def _reconcile_dial(self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig) -> str:
-        """An attempt left in `dialing` by a worker that died: adopt the call if the provider placed it;
-        otherwise give the admission back (CAS on the dead worker's token) so the attempt goes through
-        every check again (a pause, hours, pace) before it is dialled."""
+        """An attempt left in `dialing` by a worker that died or stalled past its lease: adopt the call if
+        the provider placed it; otherwise give the admission back (CAS on the old worker's token, which
+        its stall guard then finds gone) so the attempt goes through every check again before it is
+        dialled."""
         found = self._lookup(att, provider)
         if found is not None:
             return self._adopt(att, provider, att.dial_token or "", found)
-        now = self.clock.now_ms()
-        if not self.store.undo_admit(att, provider.name, att.dial_token or "", now, "recovered", now):
+        now = self._now()
+        if not self.core.store.undo_admit(att, provider.name, att.dial_token or "", now, "recovered", now):
             return "stale"
         log.info("dial_recovered_after_crash", campaign_id=att.campaign_id, attempt=att.key)
         return "recovered"
 
     def _deadline(self, att: CallAttempt, provider: ProviderConfig) -> int:
-        start = att.placed_at or self.clock.now_ms()
+        start = att.placed_at or self._now()
         return start + (RING_TIMEOUT_S + provider.max_call_seconds) * 1000 + LIVE_GRACE_MS
 
     def _callback_url(self, ref: str) -> str | None:
-        base = self.settings.public_url
+        base = self.core.settings.public_url
         return f"{base.rstrip('/')}/twilio/status?ref={ref}" if base else None
 
-    def _stop_campaign(self, campaign: Campaign, reason: str, att: CallAttempt | None = None) -> str:
+    def _fail_campaign(self, campaign: Campaign, reason: str, att: CallAttempt | None = None) -> str:
         """The provider is gone or disabled: the campaign fails with the reason; a claimed attempt ends
-        canceled now (the others when they come due)."""
-        ok, _ = self.store.transition(
-            campaign.account_id, campaign.id, ["running"], "failed", reason, self.clock.now_ms()
+        canceled now, and so does every other attempt not yet dialled."""
+        if att is not None:
+            self._end(att, campaign, None, "canceled", reason, allowed=AttemptState.CLAIMED)
+        try:
+            halt(self.core, campaign.account_id, campaign.id, "fail", reason, reason)
+            log.warning("campaign_failed", campaign_id=campaign.id, reason=reason)
+        except Exception:  # already failed, paused or stopped by someone else: nothing to do
+            pass
+        return "stopped"
+
+    def _pause_campaign(self, campaign: Campaign, reason: str) -> None:
+        ok, _, _ = self.core.store.change_status(
+            campaign.account_id, campaign.id, "pause", reason, self._now()
         )
         if ok:
-            log.warning("campaign_failed", campaign_id=campaign.id, reason=reason)
-        if att is not None:
-            self._end(att, campaign, None, "canceled", reason, allowed="claimed")
-        return "stopped"
+            log.warning("campaign_paused", campaign_id=campaign.id, reason=reason)
 
     # --- outcomes -------------------------------------------------------------------------------------------
     def record_outcome(self, account_id: str, key: str, status: CallStatus) -> str:
-        """The one outcome path (simulator event, Twilio callback, reconciliation)."""
-        att = self.store.get_attempt(account_id, key)
+        """The one outcome path (callback, poll, reconciliation). A progress state (ringing, answered) is
+        kept for display; a final one ends the attempt (idempotent: a repeat changes nothing)."""
+        store = self.core.store
+        att = store.get_attempt(account_id, key)
         if att is None:
             return "missing"
         if not status.final:
+            if att.state in LIVE_ATTEMPT and att.sid == status.sid:
+                store.mark_progress(att, status.sid, status.status)
             return "progress"
-        campaign, _ = self.store.get_campaign(account_id, att.campaign_id)
-        provider = self.store.find_provider(campaign.account_id, campaign.provider)
+        campaign, _ = store.get_campaign(account_id, att.campaign_id)
+        provider = store.find_provider(account_id, campaign.provider)
         return self._end(
             att,
             campaign,
             provider,
             status.status,
-            "",
+            status.error_message or "",
             answered_by=status.answered_by,
             duration_s=status.duration_s,
             error_code=status.error_code,
             sid=status.sid,
             ended_at=status.ended_at_ms,
-            allowed=LIVE_STATES_CSV,
+            allowed=LIVE_CSV,
         )
 
     def _end(
@@ -408,7 +477,7 @@ class Engine:
         sid: str = "",
         ended_at: int | None = None,
     ) -> str:
-        now = self.clock.now_ms()
+        now = self._now()
         ended = ended_at or now
         outcome, due = decide(
             state,
@@ -430,7 +499,7 @@ class Engine:
             else (provider.price_per_minute if provider else 0)
         )
         cost = call_duration_cost(duration_s, price, state)
-        applied, result = self.store.finish(
+        applied, result = self.core.store.finish(
             att,
             provider.name if provider else (campaign.provider or "-"),
             allowed=allowed,
@@ -452,54 +521,83 @@ class Engine:
             bound.info("outcome_ignored", state=result)
             return "stale"
         bound.info("attempt_ended", state=state, outcome=outcome, recall_due=due, cost=cost)
-        if result in ("completed", "stopped"):
+        if result in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED):
             bound.info("campaign_" + result)
-        if result == "completed":
-            self.after_completion(campaign)
+        if result == CampaignStatus.COMPLETED:
+            start_next(self.core, campaign)
         return outcome
 
-    def after_completion(self, campaign: Campaign) -> None:
-        """`next_campaign_id`: start the chained campaign (once)."""
-        from dialer.campaigns import start_next
-
-        start_next(self.store, self.clock, campaign, self.providers)
-
-    def sim_event(self, sid: str) -> str:
-        """A simulated call reached its outcome: the same path as a Twilio status callback."""
-        from dialer.telephony.simulator import read_call
-
-        status = read_call(self.store.r, sid, self.clock.now_ms())
-        result = "missing"
-        if status is not None and status.ref:
-            account_id, key = keys.parse_ref(status.ref)
-            result = self.record_outcome(account_id, key, status)
-        self.store.ack_event(sid)
-        return result
-
-    # --- lost calls -------------------------------------------------------------------------------------------
-    def reconcile_live(self, ref: str) -> str:
-        """A live call past its deadline: ask the provider; end it if the provider knows it is over."""
+    # --- live calls: the provider-neutral follow-up ------------------------------------------------------------
+    def check_call(self, ref: str) -> str:
+        """A live call's check came due (the simulator's call ended, a poll, the deadline): ask the provider
+        and either record the outcome or check again later. A call the provider has no record of after
+        its deadline ends `failed` (lost)."""
+        store = self.core.store
         account_id, key = keys.parse_ref(ref)
-        att = self.store.get_attempt(account_id, key)
-        if att is None or att.state not in LIVE_STATES:
-            self.store.forget_live(ref)
+        att = store.get_attempt(account_id, key)
+        if att is None or att.state not in LIVE_ATTEMPT:
+            store.ack_check(ref)
             return "gone"
-        campaign, _ = self.store.get_campaign(account_id, att.campaign_id)
-        provider = self.store.find_provider(campaign.account_id, campaign.provider)
+        campaign, _ = store.get_campaign(account_id, att.campaign_id)
+        provider = store.find_provider(account_id, campaign.provider)
+        client = self._provider_client(provider) if provider else None
         status = None
-        if provider is not None:
-            client = self.providers.get(provider)
+        if client is not None and provider is not None:
             status = client.fetch(att.sid) if att.sid else self._lookup(att, provider)
         if status is not None and status.final:
             return self.record_outcome(account_id, key, status)
-        if status is not None:
-            return "still_live"
-        self._end(
+        now = self._now()
+        deadline = att.deadline_ms or now
+        if status is None and now < deadline:
+            store.recheck(att, next_poll_ms(now, att.placed_at or now, None, deadline), att.sid or "", "")
+            return "unknown"
+        if status is None:
+            self._end(
+                att,
+                campaign,
+                provider,
+                "failed",
+                "lost: the provider has no record of the call",
+                allowed=LIVE_CSV,
+            )
+            return "lost"
+        if now >= deadline and client is not None and att.sid:
+            log.warning("call_overdue_hung_up", campaign_id=att.campaign_id, attempt=key, sid=att.sid)
+            client.hangup(att.sid)
+        store.recheck(
             att,
-            campaign,
-            provider,
-            "failed",
-            "lost: the provider has no record of the call",
-            allowed=LIVE_STATES_CSV,
+            next_poll_ms(now, att.placed_at or now, status.check_at_ms, deadline),
+            status.sid,
+            status.status,
         )
-        return "lost"
+        return "still_live"
+
+    def record_callback(self, ref: str, status: CallStatus) -> str:
+        """A provider's status callback for attempt ``ref`` (already verified by the web layer)."""
+        account_id, key = keys.parse_ref(ref)
+        return self.record_outcome(account_id, key, status)
+
+    # --- the poison limit -----------------------------------------------------------------------------------
+    def note_failure(self, ref: str, error: str) -> str:
+        """The processing of an attempt raised. Under the limit a claimed attempt is retried after a short
+        backoff; at the limit it ends `failed` with `internal_error` (its campaign can complete) instead
+        of cycling for ever. A live one is left to its checks and reconciliation."""
+        store, limit = self.core.store, self.core.settings.poison_limit
+        account_id, key = keys.parse_ref(ref)
+        att = store.get_attempt(account_id, key)
+        if att is None or att.state in FINAL_ATTEMPT:
+            return "final"
+        failures = store.count_failure(account_id, key)
+        bound = log.bind(campaign_id=att.campaign_id, attempt=key)
+        campaign, _ = store.get_campaign(account_id, att.campaign_id)
+        provider = store.find_provider(account_id, campaign.provider)
+        if failures >= limit:
+            bound.error("attempt_poisoned", failures=failures, error=error)
+            allowed = ",".join([AttemptState.CLAIMED, *sorted(LIVE_ATTEMPT)])
+            self._end(att, campaign, provider, "failed", INTERNAL_ERROR, allowed=allowed)
+            return "poisoned"
+        bound.warning("attempt_processing_failed", failures=failures, error=error)
+        if att.state == AttemptState.CLAIMED:
+            now = self._now()
+            store.defer(att, campaign.provider or "-", now + FAILURE_BACKOFF_MS * failures, "error", now)
+        return "retry"

@@ -15,44 +15,27 @@ from typing import Any
 from pydantic import ValidationError
 
 from dialer import keys
-from dialer.clock import Clock, to_iso
+from dialer.context import Core
 from dialer.errors import InvalidRequest
-from dialer.models import ContactIn, check_id
+from dialer.intake import check_message
+from dialer.lifecycle import schedule_expansion
+from dialer.models import Campaign, Contact, ContactIn, check_id
 from dialer.phones import InvalidNumber, normalize
-from dialer.store import Store
+from dialer.states import FEEDABLE, CampaignStatus
 from dialer.validation import describe
 
 CONTACT_FIELDS = set(ContactIn.model_fields)
 MAX_REPORTED = 50
 
 
-def create(
-    store: Store, clock: Clock, account_id: str, name: str, group_id: str | None = None
-) -> dict[str, Any]:
-    gid = group_id or store.new_campaign_id()
+def create(core: Core, account_id: str, name: str, group_id: str | None = None) -> str:
+    """Create an empty group; returns its id."""
+    if not name or not name.strip():
+        raise InvalidRequest("name: must not be empty")
+    gid = group_id or core.store.new_id()
     check_id(gid, "group id")
-    store.create_group(account_id, gid, name, clock.now_ms())
-    return view(store, gid)
-
-
-def view(store: Store, group_id: str, with_contacts: bool = False) -> dict[str, Any]:
-    account_id = store.group_account(group_id)
-    raw = store.get_group(account_id, group_id)
-    out: dict[str, Any] = {
-        "id": group_id,
-        "account": account_id,
-        "name": raw["name"],
-        "size": store.r.scard(keys.group_phones(account_id, group_id)),
-        "created_at": to_iso(int(raw["created_at"])),
-        "campaigns": store.group_subscribers(account_id, group_id),
-    }
-    if with_contacts:
-        out["contacts"] = [
-            {"phone": c.phone, **c.data}
-            for c in store.group_contacts(account_id, group_id)
-            if c.intake == "ok"
-        ]
-    return out
+    core.store.create_group(account_id, gid, name.strip(), core.now())
+    return gid
 
 
 def _csv_rows(text: str) -> list[tuple[str, dict[str, Any]]]:
@@ -114,11 +97,9 @@ def parse_file(path: Path) -> list[tuple[str, Any]]:
     return _json_rows(text) if path.suffix.lower() == ".json" else _csv_rows(text)
 
 
-def import_rows(store: Store, clock: Clock, group_id: str, rows: list[tuple[str, Any]]) -> dict[str, Any]:
+def import_rows(core: Core, account_id: str, group_id: str, rows: list[tuple[str, Any]]) -> dict[str, Any]:
     """Validate every row; any bad one refuses the whole import, naming each bad row."""
-    from dialer.models import Contact
-
-    account_id = store.group_account(group_id)
+    store = core.store
     region = store.get_account(account_id).default_region
     contacts: list[Contact] = []
     errors: list[str] = []
@@ -157,34 +138,32 @@ def import_rows(store: Store, clock: Clock, group_id: str, rows: list[tuple[str,
     )
     assert res is not None  # without a cursor an append is never stale
     added, dups, _ = res
-    feeding = _feed_campaigns(store, clock, account_id, group_id)
+    feeding = _feed_campaigns(core, account_id, group_id)
     return {"group": group_id, "imported": len(added), "duplicates": dups, "campaigns_fed": feeding}
 
 
-def _feed_campaigns(store: Store, clock: Clock, account_id: str, group_id: str) -> list[str]:
+def _feed_campaigns(core: Core, account_id: str, group_id: str) -> list[str]:
     """Contacts added to a group reach its `end_handle: continue` campaigns (dialled from now on)."""
     fed = []
-    for cid in store.group_subscribers(account_id, group_id):
-        campaign, live = store.get_campaign(account_id, cid)
-        if live["status"] not in ("draft", "scheduled", "running", "paused") or live.get("deleted_at"):
+    for cid in core.store.group_subscribers(account_id, group_id):
+        campaign, state = core.store.get_campaign(account_id, cid)
+        if state.current not in FEEDABLE:
             continue
-        if feed_campaign(store, clock, campaign):
+        if feed_campaign(core, campaign):
             fed.append(cid)
     return fed
 
 
-def feed_campaign(store: Store, clock: Clock, campaign: Any) -> int:
+def feed_campaign(core: Core, campaign: Campaign) -> int:
     """Append to a continue campaign the group entries after its ``group_cursor``, 1,000 positions at a
     time, each step a compare-and-set on the cursor (a concurrent feed or a repeated one adds nothing);
     a running or paused campaign then expands them. Returns how many contacts it took."""
-    from dialer.campaigns import check_message, schedule_expansion
-    from dialer.models import Contact
-
-    a, cid, gid = campaign.account_id, campaign.id, campaign.group_id
+    store = core.store
+    a, cid, gid = campaign.account_id, campaign.id, campaign.group_id or ""
     taken = 0
     while True:
-        _, live = store.get_campaign(a, cid)
-        cursor = int(live.get("group_cursor", 0))
+        state = store.campaign_state(a, cid)
+        cursor = state.group_cursor
         entries = store.group_contacts(a, gid, cursor, cursor + 999)
         if not entries:
             break
@@ -200,6 +179,6 @@ def feed_campaign(store: Store, clock: Clock, campaign: Any) -> int:
         if res is None:  # another feed took these positions
             continue
         taken += len(contacts)
-    if taken and live["status"] in ("running", "paused"):
-        schedule_expansion(store, campaign, clock.now_ms())
+    if taken and state.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED):
+        schedule_expansion(core, campaign, state.expand_cursor)
     return taken

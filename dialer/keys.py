@@ -8,6 +8,11 @@ counters, its campaigns and attempts. The work queues (due/leased/live sorted se
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dialer.pace import HOUR_MS
+
 P = "d"
 
 
@@ -22,9 +27,9 @@ DUE = f"{P}:{{q}}:due"  # zset ref -> due_at_ms
 LEASED = f"{P}:{{q}}:leased"  # zset ref -> lease_until_ms
 SCHED_DUE = f"{P}:{{q}}:sched:due"  # zset "ACCOUNT|CAMPAIGN" -> start_at_ms
 SCHED_LEASED = f"{P}:{{q}}:sched:leased"
-LIVE = f"{P}:{{q}}:live"  # zset ref -> ms by which the call must be over
-SIM_EVENTS = f"{P}:{{q}}:sim:events"  # zset sid -> ms the simulated outcome happens
-SIM_EVENTS_LEASED = f"{P}:{{q}}:sim:events:leased"
+CHECKS = f"{P}:{{q}}:checks"  # zset ref -> when a live call is next checked with its provider
+CHECKS_LEASED = f"{P}:{{q}}:checks:leased"
+API_KEYS = f"{P}:apikeys"  # hash sha256(api key) -> account id
 SIM_DIALS = f"{P}:sim:dials"  # list of JSON rows, in dial order
 SIM_NUMBERS = f"{P}:sim:numbers"  # hash number -> times dialled
 
@@ -78,6 +83,11 @@ def provider_quota(account_id: str, name: str, hour_ms: int) -> str:
 def provider_quota_deferred(account_id: str, name: str, hour_ms: int) -> str:
     """How many attempts were deferred into the hour starting at hour_ms (their rank spreads them)."""
     return f"{_a(account_id)}:provider:{name}:deferred:{hour_ms}"
+
+
+def sids(account_id: str) -> str:
+    """Hash call sid -> attempt key: a provider call is recorded on one attempt only."""
+    return f"{_a(account_id)}:sids"
 
 
 def dnc(account_id: str) -> str:
@@ -135,10 +145,6 @@ def parse_ref(value: str) -> tuple[str, str]:
     return account_id, key
 
 
-def hour_start(ms: int) -> int:
-    return ms - ms % 3_600_000
-
-
 def sim_number_calls(number: str) -> str:
     """zset sid -> started_at of the simulator's calls to one number (lookup by to + time window)."""
     return f"{P}:sim:number:{number}"
@@ -165,9 +171,48 @@ def group_phones(account_id: str, group_id: str) -> str:
     return f"{_a(account_id)}:g:{group_id}:phones"
 
 
+def account_groups(account_id: str) -> str:
+    return f"{_a(account_id)}:groups"  # set of group ids
+
+
 def group_campaigns(account_id: str, group_id: str) -> str:
     """Campaigns with end_handle=continue that dial contacts added to the group later."""
     return f"{_a(account_id)}:g:{group_id}:campaigns"
 
 
 WAITING_INDEX = f"{P}:{{q}}:waiting"  # hash waiting-set key -> JSON of what it waits on (scheduler sweep)
+
+
+# --- keys by name, for the Lua scripts' `-- KEYS:` lines ----------------------------------------------------
+@dataclass(frozen=True)
+class Scope:
+    """What a script's named keys are about; a name the scope cannot build is passed explicitly."""
+
+    account: str = ""
+    campaign: str = ""
+    provider: str = ""
+    attempt: str = ""  # attempt key
+    hour_ms: int = 0  # the UTC hour of the provider's quota
+
+
+NAMED: dict[str, Callable[[Scope], str]] = {
+    "account": lambda s: account(s.account),
+    "account_waiting": lambda s: account_waiting(s.account),
+    "provider": lambda s: provider(s.account, s.provider),
+    "provider_state": lambda s: provider_state(s.account, s.provider),
+    "provider_waiting": lambda s: provider_waiting(s.account, s.provider),
+    "quota": lambda s: provider_quota(s.account, s.provider, s.hour_ms),
+    "quota_deferred": lambda s: provider_quota_deferred(s.account, s.provider, s.hour_ms + HOUR_MS),
+    "campaign": lambda s: campaign(s.account, s.campaign),
+    "campaign_attempts": lambda s: campaign_attempts(s.account, s.campaign),
+    "parked": lambda s: campaign_parked(s.account, s.campaign),
+    "schedule": lambda s: schedule(s.account, s.campaign),
+    "attempt": lambda s: attempt(s.account, s.attempt),
+    "sids": lambda s: sids(s.account),
+    "due": lambda s: DUE,
+    "leased": lambda s: LEASED,
+    "sched_due": lambda s: SCHED_DUE,
+    "checks": lambda s: CHECKS,
+    "checks_leased": lambda s: CHECKS_LEASED,
+    "waiting_index": lambda s: WAITING_INDEX,
+}

@@ -1,44 +1,49 @@
-"""The campaign state machine (DESIGN §4): one table of allowed transitions; every command checks it.
-
-A refused command names the current state and changes nothing (the store's CAS makes check and write
-one step, so two racing commands cannot both succeed).
+"""The campaign state machine (DESIGN §4): every command, ``start`` included, goes through the one
+transition table (``dialer.states.TRANSITIONS``), applied by a Lua script so that check and write are one
+step — two racing commands cannot both succeed, and a refused one names the current state and changes
+nothing. Launch scheduling and chained starts live here too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dialer import keys
-from dialer.clock import Clock, to_iso
-from dialer.errors import InsufficientBalance, InvalidState
-from dialer.models import FINAL_STATES, AttemptState, CallAttempt
+import structlog
+
+from dialer.clock import to_iso
+from dialer.context import Core
+from dialer.errors import (
+    ConnectionFailed,
+    DialerError,
+    InsufficientBalance,
+    InvalidRequest,
+    InvalidState,
+    NoGroupOrProvider,
+    NotFound,
+    QuotaExceeded,
+)
+from dialer.keys import parse_attempt_key
+from dialer.models import CallAttempt, Campaign, CampaignSchedule, CampaignState, ProviderConfig
 from dialer.money import reservation
 from dialer.outcomes import answered_by_human, retryable
-from dialer.store import Store
+from dialer.pace import hour_start, stagger_ms
+from dialer.states import FINAL_ATTEMPT, TRANSITIONS, AttemptState, CampaignStatus
 
-ACTIVE = ("draft", "scheduled", "running", "paused", "stopping")
+log = structlog.get_logger("dialer.lifecycle")
 
-# command -> {current state: next state}
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "start": {"draft": "scheduled", "scheduled": "scheduled", "paused": "running"},
-    "pause": {"scheduled": "paused", "running": "paused"},
-    "resume": {"paused": "running"},
-    "stop": {"running": "stopping", "paused": "stopping"},
-    "cancel": dict.fromkeys(ACTIVE, "cancelled"),
-    "update": {"draft": "draft", "scheduled": "scheduled"},
-    "delete": {s: s for s in ("draft", "completed", "stopped", "cancelled", "failed")},
-    "re-execute": {"completed": "running", "stopped": "running"},
-    "redial": {"completed": "running", "stopped": "running"},
-}
+NOT_UPDATABLE = "only scheduled campaigns can be updated (name and SendAt fields only)"
+PAST_LAUNCH = "Scheduled time is in the past"
+PAST_TOLERANCE_MS = 1000
+REOPEN_CHUNK = 1000
 
 
 def refused(current: str) -> InvalidState:
     return InvalidState(f"Campaign is not running (current state: {current})")
 
 
-def allowed(command: str, current: str) -> str:
+def allowed(command: str, current: str) -> CampaignStatus:
     """The next state of ``command`` from ``current``, or raise the refusal naming the current state."""
-    nxt = TRANSITIONS[command].get(current)
+    nxt = TRANSITIONS[command].get(current)  # type: ignore[call-overload]
     if nxt is None:
         raise refused(current)
     return nxt
@@ -48,101 +53,188 @@ def _result(campaign_id: str, status: str, message: str) -> dict[str, Any]:
     return {"success": True, "message": message, "campaign_id": campaign_id, "status": status}
 
 
-def pause(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
-    """No new dial starts once this returns (admission reads the same status key); live calls finish."""
-    allowed("pause", store.campaign_state(account_id, campaign_id))
-    ok, before = store.transition(
-        account_id, campaign_id, TRANSITIONS["pause"], "paused", "paused", clock.now_ms()
-    )
+def change(core: Core, account_id: str, campaign_id: str, command: str, reason: str = "") -> tuple[str, str]:
+    """Apply a command by the table; returns (status before, status after) or raises the refusal."""
+    allowed(command, core.store.campaign_state(account_id, campaign_id).current)
+    ok, before, after = core.store.change_status(account_id, campaign_id, command, reason, core.now())
     if not ok:
         raise refused(before)
-    return _result(campaign_id, "paused", "Campaign paused")
+    return before, after
 
 
-def resume(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
+# --- start ------------------------------------------------------------------------------------------------
+def start_checks(core: Core, campaign: Campaign, contacts_n: int) -> ProviderConfig:
+    """Seed 000's checks in order: balance, group+provider, hourly quota (warning), connection test. They
+    run on a campaign not stored yet too (a refused ``submit --start`` stores nothing)."""
+    store, now = core.store, core.now()
+    if campaign.launch_at is not None and campaign.launch_at < now - PAST_TOLERANCE_MS:
+        raise InvalidRequest(PAST_LAUNCH)
+    account = store.get_account(campaign.account_id)
+    provider = store.find_provider(campaign.account_id, campaign.provider)
+    if provider is not None:
+        if account.available < reservation(provider.max_call_seconds, provider.price_per_minute):
+            raise InsufficientBalance()
+    elif account.available <= 0:
+        raise InsufficientBalance()
+    has_contacts = contacts_n > 0 or bool(campaign.group_id)
+    if not has_contacts or provider is None or not provider.enabled or not provider.from_numbers:
+        raise NoGroupOrProvider()
+    if contacts_n == 0 and campaign.end_handle == "stop":
+        raise InvalidRequest("No contacts found")  # an empty group (seed 004)
+    launch = campaign.launch_at or now
+    if provider.hourly_quota and hour_start(launch) == hour_start(now):
+        used, _ = store.provider_usage(campaign.account_id, provider.name, now)
+        if used >= provider.hourly_quota:
+            raise QuotaExceeded()
+    test_connection(core, provider)
+    return provider
+
+
+def test_connection(core: Core, provider: ProviderConfig) -> None:
+    """The provider's connection test; any failure is the seed's ConnectionFailed."""
+    try:
+        core.providers.get(provider).test_connection()
+    except ConnectionFailed:
+        raise
+    except Exception:
+        raise ConnectionFailed() from None
+
+
+def start(core: Core, account_id: str, campaign_id: str, *, checked: bool = False) -> dict[str, Any]:
+    """Start a campaign (seed 004 body): from draft the checks, then draft -> scheduled and the PENDING
+    schedule in one step; a scheduled one answers its schedule again; a paused one resumes.
+    ``checked``: the caller has just run the start checks (submit)."""
+    campaign, state = core.store.get_campaign(account_id, campaign_id)
+    if state.current == CampaignStatus.PAUSED:
+        return resume(core, account_id, campaign_id)
+    allowed("start", state.current)
+    if state.current == CampaignStatus.DRAFT and not checked:
+        start_checks(core, campaign, state.contacts_n)
+    now = core.now()
+    result, sched = core.store.start(schedule_for(campaign, campaign.launch_at or now), now)
+    if not isinstance(sched, CampaignSchedule):
+        raise refused(sched)
+    if result == "ok":
+        log.info("campaign_started", campaign_id=campaign_id, start_at=sched.start_at)
+    return _start_body(campaign, sched, now)
+
+
+def schedule_for(campaign: Campaign, start_at: int, base_cursor: int = 0) -> CampaignSchedule:
+    return CampaignSchedule(
+        base_cursor=base_cursor,
+        account_id=campaign.account_id,
+        campaign_id=campaign.id,
+        group_id=campaign.group_id,
+        provider=campaign.provider,
+        say=campaign.say,
+        audio=campaign.audio,
+        xml=campaign.xml,
+        start_at=start_at,
+    )
+
+
+def schedule_expansion(core: Core, campaign: Campaign, expand_cursor: int) -> None:
+    """Have the scheduler launch the campaign again: it expands from its cursor (contacts added to its
+    group later), staggered from now."""
+    core.store.put_schedule(schedule_for(campaign, core.now(), base_cursor=expand_cursor))
+
+
+def _start_body(campaign: Campaign, sched: CampaignSchedule, now: int) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "success": True,
+        "task_id": f"{campaign.id}@{sched.start_at}",
+        "campaign_id": campaign.id,
+        "status": CampaignStatus.SCHEDULED.value,
+    }
+    if sched.start_at > now + PAST_TOLERANCE_MS:
+        when = to_iso(sched.start_at) or ""
+        body["message"] = f"Campaign scheduled for {when[:10]} {when[11:19]} UTC"
+        body["scheduled_time"] = when
+    else:
+        body["message"] = "Campaign execution started immediately"
+    return body
+
+
+def start_next(core: Core, campaign: Campaign) -> None:
+    """`next_campaign_id`: start the chained campaign when this one completes, once — the flag is set
+    after the start (a crash in between re-runs an idempotent start; a re-executed campaign completing
+    again does not start it twice)."""
+    nxt = campaign.next_campaign_id
+    if not nxt or core.store.campaign_state(campaign.account_id, campaign.id).next_fired:
+        return
+    bound = log.bind(campaign_id=campaign.id, next_campaign_id=nxt)
+    try:
+        start(core, campaign.account_id, nxt)
+        bound.info("next_campaign_started")
+    except (DialerError, NotFound) as exc:
+        bound.warning("next_campaign_not_started", error=str(exc))
+    core.store.mark_next_fired(campaign.account_id, campaign.id, core.now())
+
+
+# --- pause, resume, stop, cancel, fail ------------------------------------------------------------------------
+def pause(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
+    """No new dial starts once this returns (admission reads the same status key); live calls finish."""
+    change(core, account_id, campaign_id, "pause", "paused")
+    return _result(campaign_id, CampaignStatus.PAUSED, "Campaign paused")
+
+
+def resume(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     """Paused -> running where it stopped (re-running the balance check); a campaign paused before its
     launch (never expanded) goes back to scheduled. A campaign whose last call ended while it was
     paused completes here (and starts its next campaign)."""
-    campaign, live = store.get_campaign(account_id, campaign_id)
-    allowed("resume", store.campaign_state(account_id, campaign_id))
+    campaign, state = core.store.get_campaign(account_id, campaign_id)
+    allowed("resume", state.current)
     if campaign.provider:
-        provider = store.find_provider(account_id, campaign.provider)
+        provider = core.store.find_provider(account_id, campaign.provider)
         need = reservation(provider.max_call_seconds, provider.price_per_minute) if provider else 1
-        if store.get_account(account_id).available < need:
+        if core.store.get_account(account_id).available < need:
             raise InsufficientBalance()
-    launched = int(live.get("expand_cursor", 0)) > 0 or live.get("expanded") == "1"
-    target = "running" if launched else "scheduled"
-    ok, before, after = store.resume(account_id, campaign_id, ["paused"], target, clock.now_ms())
-    if not ok:
-        raise refused(before)
-    if after == "completed":
-        from dialer.campaigns import start_next
-
-        start_next(store, clock, campaign)
+    _, after = change(core, account_id, campaign_id, "resume" if state.launched else "resume-unlaunched")
+    if after == CampaignStatus.COMPLETED:
+        start_next(core, campaign)
     return _result(campaign_id, after, "Campaign completed" if after == "completed" else "Campaign resumed")
 
 
-def stop(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
+def stop(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     """No new dials; live calls finish (``stopping``), then ``stopped``; waiting attempts end canceled."""
-    status = _halt(store, clock, account_id, campaign_id, "stop", "campaign stopped")
+    status = halt(core, account_id, campaign_id, "stop", "", "campaign stopped")
     return _result(campaign_id, status, "Campaign stopping" if status == "stopping" else "Campaign stopped")
 
 
-def cancel(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
+def cancel(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     """Cancelled at once; every attempt not yet dialled ends canceled."""
-    _halt(store, clock, account_id, campaign_id, "cancel", "campaign cancelled")
-    return _result(campaign_id, "cancelled", "Campaign cancelled")
+    halt(core, account_id, campaign_id, "cancel", "", "campaign cancelled")
+    return _result(campaign_id, CampaignStatus.CANCELLED, "Campaign cancelled")
 
 
-def _halt(store: Store, clock: Clock, account_id: str, campaign_id: str, command: str, reason: str) -> str:
-    """Stop or cancel: the state change (parked attempts released to be ended), then every attempt not
-    yet dialled ends canceled; returns the status after."""
-    target = allowed(command, store.campaign_state(account_id, campaign_id))
-    ok, before, _ = store.resume(account_id, campaign_id, TRANSITIONS[command], target, clock.now_ms())
-    if not ok:
-        raise refused(before)
-    return _cancel_pending(store, clock, account_id, campaign_id, reason)
-
-
-def _cancel_pending(store: Store, clock: Clock, account_id: str, campaign_id: str, reason: str) -> str:
-    """Attempts not yet dialled end canceled now; returns the campaign's status (stopped once nothing is
-    live)."""
-    campaign, _ = store.get_campaign(account_id, campaign_id)
-    return store.cancel_pending(account_id, campaign_id, campaign.provider or "-", reason, clock.now_ms())
+def halt(core: Core, account_id: str, campaign_id: str, command: str, reason: str, ended_why: str) -> str:
+    """Stop, cancel or fail: the state change, then every attempt not yet dialled ends canceled now (not
+    when it comes due hours later); returns the status after."""
+    change(core, account_id, campaign_id, command, reason)
+    campaign, _ = core.store.get_campaign(account_id, campaign_id)
+    return core.store.cancel_pending(account_id, campaign_id, campaign.provider or "-", ended_why, core.now())
 
 
 # --- update, delete, re-execute, redial ------------------------------------------------------------------
-UPDATABLE = tuple(TRANSITIONS["update"])
-DELETABLE = tuple(TRANSITIONS["delete"])
-REOPENABLE = tuple(TRANSITIONS["re-execute"])
-REOPEN_CHUNK = 1000
-NOT_UPDATABLE = "only scheduled campaigns can be updated (name and SendAt fields only)"
-
-
 def update(
-    store: Store, clock: Clock, account_id: str, campaign_id: str, name: str | None, launch_at: int | None
+    core: Core, account_id: str, campaign_id: str, name: str | None, launch_at: int | None
 ) -> dict[str, Any]:
     """Name and launch time, only while draft or scheduled (seed 001 wording when refused)."""
-    from dialer.errors import InvalidRequest
-
-    now = clock.now_ms()
-    if launch_at is not None and launch_at < now - 1000:
-        raise InvalidRequest("Scheduled time is in the past")
+    now = core.now()
+    if launch_at is not None and launch_at < now - PAST_TOLERANCE_MS:
+        raise InvalidRequest(PAST_LAUNCH)
     if name is not None and not name.strip():
         raise InvalidRequest("name: must not be empty")
-    for _ in range(
-        50
-    ):  # optimistic: the write applies only to the version read (a concurrent update retries)
-        campaign, live = store.get_campaign(account_id, campaign_id)
-        if store.campaign_state(account_id, campaign_id) not in UPDATABLE:
+    changes = {k: v for k, v in (("name", name), ("launch_at", launch_at)) if v is not None}
+    for _ in range(50):  # optimistic: the write applies only to the version read (a concurrent one retries)
+        campaign, state = core.store.get_campaign(account_id, campaign_id)
+        if state.current not in TRANSITIONS["update"]:
             raise InvalidState(NOT_UPDATABLE)
-        changed = campaign.model_copy(
-            update={k: v for k, v in (("name", name), ("launch_at", launch_at)) if v is not None}
-        )
-        sched = store.get_schedule(account_id, campaign_id)
+        changed = campaign.model_copy(update=changes)
+        sched = core.store.get_schedule(account_id, campaign_id)
         if sched is not None and launch_at is not None:
             sched = sched.model_copy(update={"start_at": launch_at})
-        ok, why = store.update_campaign(changed, UPDATABLE, sched, now, live.get("doc_version", "0"))
+        ok, why = core.store.update_campaign(changed, sched, now, state.doc_version)
         if ok:
             break
         if why != "changed":
@@ -153,24 +245,25 @@ def update(
         "success": True,
         "message": "Campaign updated",
         "campaign_id": campaign_id,
-        "status": live["status"],
+        "status": state.status.value,
         "name": changed.name,
         "launch_at": to_iso(changed.launch_at),
     }
 
 
-def delete(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
+def delete(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     """Soft delete: kept for reports (`campaign show` still answers), hidden from lists."""
-    now = clock.now_ms()
-    ok, before = store.transition(account_id, campaign_id, DELETABLE, "", "", now, deleted_at=now)
+    now = core.now()
+    allowed("delete", core.store.campaign_state(account_id, campaign_id).current)
+    ok, before, _ = core.store.change_status(account_id, campaign_id, "delete", "", now, deleted_at=now)
     if not ok:
         raise refused(before)
     return {"success": True, "message": "Campaign deleted", "campaign_id": campaign_id, "status": before}
 
 
-def _latest_attempts(store: Store, account_id: str, campaign_id: str) -> dict[int, CallAttempt]:
+def latest_attempts(core: Core, account_id: str, campaign_id: str) -> dict[int, CallAttempt]:
     latest: dict[int, CallAttempt] = {}
-    for att in store.campaign_attempts(account_id, campaign_id):
+    for att in core.store.campaign_attempts(account_id, campaign_id):
         if att.contact not in latest or att.attempt > latest[att.contact].attempt:
             latest[att.contact] = att
     return latest
@@ -186,36 +279,31 @@ def _leaves(att: CallAttempt) -> str:
 def reexecutable(att: CallAttempt) -> bool:
     """Last outcome no-answer, busy, retryable failure or machine; never a human answer, a permanent
     error, DNC or a skip."""
-    if att.state not in FINAL_STATES or att.state in (AttemptState.SKIPPED, AttemptState.CANCELED):
+    if att.state not in FINAL_ATTEMPT or att.state in (AttemptState.SKIPPED, AttemptState.CANCELED):
         return False
     return retryable(att.state, att.answered_by, recall_on_machine=True, permanent=att.permanent)
 
 
-def re_execute(store: Store, clock: Clock, account_id: str, campaign_id: str) -> dict[str, Any]:
+def re_execute(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     """One new attempt for each contact whose last outcome can be retried; the campaign runs again."""
-    from dialer.engine import stagger_ms
-    from dialer.errors import DialerError
-
-    campaign, _ = store.get_campaign(account_id, campaign_id)
-    allowed("re-execute", store.campaign_state(account_id, campaign_id))
-    provider = store.find_provider(account_id, campaign.provider)
-    gap, now = stagger_ms(campaign, provider), clock.now_ms()
-    chosen = [
-        a for _, a in sorted(_latest_attempts(store, account_id, campaign_id).items()) if reexecutable(a)
-    ]
+    campaign, state = core.store.get_campaign(account_id, campaign_id)
+    allowed("re-execute", state.current)
+    provider = core.store.find_provider(account_id, campaign.provider)
+    gap = stagger_ms(campaign.stagger_seconds, provider.calls_per_second if provider else None)
+    now = core.now()
+    latest = latest_attempts(core, account_id, campaign_id)
+    chosen = [a for _, a in sorted(latest.items()) if reexecutable(a)]
     if not chosen:
         raise DialerError("All contacts have already been processed")
     attempts = [
         (a.following(now + i * gap, now + i * gap, extra=True), "failed") for i, a in enumerate(chosen)
     ]
     created = 0
-    for start in range(0, len(attempts), REOPEN_CHUNK):  # chunks: never one long Lua call
-        # the first chunk flips the state; the next ones continue while it is still ours to run
-        states = REOPENABLE if start == 0 else (*REOPENABLE, "running", "paused")
-        ok, result = store.reopen(
-            account_id, campaign_id, states, attempts[start : start + REOPEN_CHUNK], now
-        )
-        if not ok and start == 0:
+    for first in range(0, len(attempts), REOPEN_CHUNK):  # chunks: never one long Lua call
+        command = "re-execute" if first == 0 else "continue"  # later chunks: while it is still ours to run
+        chunk = attempts[first : first + REOPEN_CHUNK]
+        ok, result = core.store.reopen(account_id, campaign_id, command, chunk, now)
+        if not ok and first == 0:
             raise refused(str(result))
         if not ok:  # stopped or cancelled meanwhile
             break
@@ -224,28 +312,32 @@ def re_execute(store: Store, clock: Clock, account_id: str, campaign_id: str) ->
         "success": True,
         "message": f"Campaign re-executed: {created} contacts to call again",
         "campaign_id": campaign_id,
-        "status": "running",
+        "status": CampaignStatus.RUNNING.value,
         "attempts": [a.key for a, _ in attempts],
     }
 
 
-def redial(store: Store, clock: Clock, key: str) -> dict[str, Any]:
-    """Seed "resendMsg": one more attempt for the contact of attempt KEY, outside the recall policy."""
-    from dialer.errors import DialerError, NotFound
-
+def attempt_campaign(key: str) -> tuple[str, int]:
+    """(campaign id, contact index) of an attempt key; NotFound when it is not one."""
     try:
-        campaign_id, contact, _ = keys.parse_attempt_key(key)
+        campaign_id, contact, _ = parse_attempt_key(key)
     except ValueError:
         raise NotFound(f"attempt not found: {key}") from None
-    account_id = store.campaign_account(campaign_id)
-    allowed("redial", store.campaign_state(account_id, campaign_id))
-    if store.get_attempt(account_id, key) is None:
+    return campaign_id, contact
+
+
+def redial(core: Core, account_id: str, key: str) -> dict[str, Any]:
+    """Seed "resendMsg": one more attempt for the contact of attempt KEY, outside the recall policy."""
+    campaign_id, contact = attempt_campaign(key)
+    allowed("redial", core.store.campaign_state(account_id, campaign_id).current)
+    if core.store.get_attempt(account_id, key) is None:
         raise NotFound(f"attempt not found: {key}")
-    latest = _latest_attempts(store, account_id, campaign_id)[contact]
-    if latest.state not in FINAL_STATES:
+    latest = latest_attempts(core, account_id, campaign_id)[contact]
+    if latest.state not in FINAL_ATTEMPT:
         raise DialerError(f"attempt {latest.key} of this contact is still {latest.state.value}")
-    new = latest.following(clock.now_ms(), clock.now_ms(), extra=True)
-    ok, result = store.reopen(account_id, campaign_id, REOPENABLE, [(new, _leaves(latest))], clock.now_ms())
+    now = core.now()
+    new = latest.following(now, now, extra=True)
+    ok, result = core.store.reopen(account_id, campaign_id, "redial", [(new, _leaves(latest))], now)
     if not ok:
         raise refused(str(result))
     return {
@@ -253,5 +345,9 @@ def redial(store: Store, clock: Clock, key: str) -> dict[str, Any]:
         "message": "Redial scheduled",
         "campaign_id": campaign_id,
         "key": new.key,
-        "status": "running",
+        "status": CampaignStatus.RUNNING.value,
     }
+
+
+def state_of(core: Core, account_id: str, campaign_id: str) -> CampaignState:
+    return core.store.campaign_state(account_id, campaign_id)

@@ -4,74 +4,25 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from dialer.errors import InvalidRequest
+from dialer.keys import attempt_key
 from dialer.recall import parse_recall
+from dialer.states import DELETED, AttemptState, CampaignStatus, ScheduleStatus
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 NO_PHONE = "Each contact must have a non-empty phone field"
 
 
 def check_id(value: str, field: str) -> str:
-    from dialer.errors import InvalidRequest
-
     if not re.match(ID_PATTERN, value or ""):
         raise InvalidRequest(f"{field}: must be 1-64 letters, digits, '_', '.' or '-' (got {value!r})")
     return value
-
-
-class CampaignStatus(StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-class ScheduleStatus(StrEnum):
-    PENDING = "PENDING"
-    QUEUED = "QUEUED"
-    DONE = "DONE"
-    FAILED = "FAILED"
-
-
-class AttemptState(StrEnum):
-    SCHEDULED = "scheduled"
-    CLAIMED = "claimed"
-    DIALING = "dialing"
-    QUEUED = "queued"
-    RINGING = "ringing"
-    IN_PROGRESS = "in-progress"
-    COMPLETED = "completed"
-    BUSY = "busy"
-    NO_ANSWER = "no-answer"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    SKIPPED = "skipped"
-
-
-FINAL_STATES = frozenset(
-    {
-        AttemptState.COMPLETED,
-        AttemptState.BUSY,
-        AttemptState.NO_ANSWER,
-        AttemptState.FAILED,
-        AttemptState.CANCELED,
-        AttemptState.SKIPPED,
-    }
-)
-LIVE_STATES = frozenset(
-    {AttemptState.DIALING, AttemptState.QUEUED, AttemptState.RINGING, AttemptState.IN_PROGRESS}
-)
 
 
 class Strict(BaseModel):
@@ -144,14 +95,12 @@ class ContactIn(Strict):
     _zone = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
 
 
-class CampaignRequest(Strict):
-    """The campaign JSON (CLI file, client, message, HTTP): seed 003 body plus DESIGN §8 fields."""
+class CampaignSettings(BaseModel):
+    """The fields a campaign is submitted with and keeps (DESIGN §8): the one list of them."""
 
     name: str | None = Field(default=None, max_length=200)
     provider: str | None = None
     group_id: str | None = None
-    contacts: list[ContactIn] | None = None
-    launch_at: datetime | None = None
     recall: list[float] = Field(default_factory=list)
     say: str | None = None
     audio: str | None = None
@@ -166,6 +115,15 @@ class CampaignRequest(Strict):
     next_campaign_id: str | None = None
     playbook_id: str | None = None
     idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+class CampaignRequest(CampaignSettings, Strict):
+    """The campaign JSON (CLI file, client, message, HTTP): seed 003 body plus DESIGN §8 fields."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contacts: list[ContactIn] | None = None
+    launch_at: datetime | None = None
 
     @field_validator("recall", mode="before")
     @classmethod
@@ -240,32 +198,86 @@ class ProviderConfig(BaseModel):
         return self.model_dump(exclude={"auth_token"})
 
 
-class Campaign(BaseModel):
+class Campaign(CampaignSettings):
+    """A stored campaign's configuration (its live state is ``CampaignState``)."""
+
     id: str
     account_id: str
     name: str
-    provider: str | None
-    group_id: str | None = None
     launch_at: int | None = None  # ms
-    recall: list[float] = Field(default_factory=list)
-    say: str | None = None
-    audio: str | None = None
-    xml: str | None = None
-    language: str | None = None
-    voice: str | None = None
-    stagger_seconds: float | None = None
-    calling_hours: CallingHours | None = None
-    timezone: str | None = None
-    recall_on_machine: bool = True
-    end_handle: Literal["stop", "continue"] = "stop"
-    next_campaign_id: str | None = None
-    playbook_id: str | None = None
-    idempotency_key: str | None = None
     created_at: int = 0
+
+
+class Counters(BaseModel):
+    """DESIGN §10: contacts, except ``sent`` and ``recalls`` (attempts); ``cost`` in money units."""
+
+    total: int = 0
+    scheduled_calls: int = 0
+    error_calls: int = 0
+    scheduled: int = 0
+    dialing: int = 0
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    recalls: int = 0
+    cost: int = 0
+
+
+COUNTERS = tuple(Counters.model_fields)
+
+
+class CampaignState(BaseModel):
+    """A campaign's live fields (status, counters, cursors), as the scripts keep them in its hash."""
+
+    status: CampaignStatus
+    status_reason: str | None = None
+    counters: Counters = Field(default_factory=Counters)
+    contacts_n: int = 0
+    expand_cursor: int = 0
+    expanded: bool = False
+    group_cursor: int = 0
+    doc_version: int = 0
+    created_at: int = 0
+    updated_at: int = 0
+    deleted_at: int | None = None
+    next_fired: bool = False
+
+    @property
+    def current(self) -> str:
+        """The state commands see: the status, or ``deleted`` once soft-deleted."""
+        return DELETED if self.deleted_at else self.status.value
+
+    @property
+    def launched(self) -> bool:
+        """Its contacts have started to become attempts (a pause before launch keeps it unlaunched)."""
+        return self.expand_cursor > 0 or self.expanded
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> CampaignState:
+        def num(name: str) -> int:
+            return int(raw.get(name) or 0)
+
+        return cls(
+            status=CampaignStatus(raw["status"]),
+            status_reason=raw.get("status_reason") or None,
+            counters=Counters(**{name: num(name) for name in COUNTERS}),
+            contacts_n=num("contacts_n"),
+            expand_cursor=num("expand_cursor"),
+            expanded=raw.get("expanded") == "1",
+            group_cursor=num("group_cursor"),
+            doc_version=num("doc_version"),
+            created_at=num("created_at"),
+            updated_at=num("updated_at"),
+            deleted_at=int(raw["deleted_at"]) if raw.get("deleted_at") else None,
+            next_fired=bool(raw.get("next_fired")),
+        )
 
 
 class CampaignSchedule(BaseModel):
     """Seed 000's record: what the scheduler promotes at ``start_at``."""
+
+    model_config = ConfigDict(extra="ignore")
 
     account_id: str
     campaign_id: str
@@ -301,11 +313,11 @@ class CallAttempt(BaseModel):
     extra: bool = False  # made by re-execute / redial: outside the recall policy
     permanent: bool = False  # ended by a permanent error (invalid number, ...)
     price_per_minute: int | None = None  # the provider's price when the dial was admitted
+    failures: int = 0  # times its processing raised (the poison limit ends it)
+    deadline_ms: int | None = None  # a live call must be over by then
 
     def following(self, due_at: int, first_at: int, extra: bool = False) -> CallAttempt:
         """Attempt n+1 of the same contact (a recall, or with ``extra`` a re-execute/redial)."""
-        from dialer.keys import attempt_key
-
         return CallAttempt(
             key=attempt_key(self.campaign_id, self.contact, self.attempt + 1),
             account_id=self.account_id,

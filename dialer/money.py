@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
+
+from dialer.errors import InvalidRequest
 
 UNITS_PER_CURRENCY = 10_000
+#: the largest amount the integer ledger takes (a balance, a top-up): 1,000,000,000.0000
+MAX_AMOUNT = 1_000_000_000 * UNITS_PER_CURRENCY
+#: the largest price of a started minute: 1,000.0000
+MAX_PRICE = 1_000 * UNITS_PER_CURRENCY
+_DECIMAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
 def parse_money(value: str | int | float | Decimal, field: str = "amount") -> int:
-    """Parse a decimal amount to units; more than 4 decimals is refused, never rounded."""
-    from dialer.errors import InvalidRequest
-
-    try:
-        dec = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise InvalidRequest(f"{field}: not a decimal amount: {value!r}") from None
-    if not dec.is_finite():
+    """Parse a plain decimal amount (``49.80``) to units; more than 4 decimals is refused, never rounded,
+    and so is anything the ledger cannot hold (exponents, ``inf``, ``1_000``, more than ``MAX_AMOUNT``)."""
+    if isinstance(value, bool):
         raise InvalidRequest(f"{field}: not a decimal amount: {value!r}")
-    units = dec * UNITS_PER_CURRENCY
+    text = str(value).strip()
+    if not _DECIMAL.match(text):
+        raise InvalidRequest(f"{field}: not a decimal amount (like 49.80): {value!r}")
+    units = Decimal(text) * UNITS_PER_CURRENCY
     if units != units.to_integral_value():
         raise InvalidRequest(f"{field}: at most 4 decimals are allowed: {value}")
+    if abs(units) > MAX_AMOUNT:
+        raise InvalidRequest(f"{field}: at most {MAX_AMOUNT // UNITS_PER_CURRENCY} is allowed: {value}")
     return int(units)
 
 

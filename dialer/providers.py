@@ -1,15 +1,103 @@
-"""Builds the provider client for a ProviderConfig (one per configuration, reused across calls)."""
+"""Provider configurations (what `provider add/update` and the HTTP routes accept) and the factory that
+builds one client per configuration, reused across calls."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import redis
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialer.clock import Clock
+from dialer.errors import InvalidRequest
 from dialer.models import ProviderConfig
+from dialer.money import MAX_PRICE, parse_money
+from dialer.phones import InvalidNumber, normalize
 from dialer.telephony.base import Provider
-from dialer.telephony.simulator import SimulatorProvider
+from dialer.telephony.simulator import SimulatorProvider, parse_sim_options
+from dialer.validation import describe
+
+MAX_CPS = 1000.0
+MAX_CONCURRENT = 100_000
+MAX_CALL_SECONDS = 4 * 3600  # Twilio's longest time_limit
+MAX_HOURLY_QUOTA = 10_000_000
+
+
+class ProviderSpec(BaseModel):
+    """Options of a provider as given (CLI flags, HTTP body); unset fields keep the current value (or the
+    default, for a new one). Every number is finite and within its range, else refused naming it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    kind: str | None = None
+    from_numbers: list[str] | None = Field(default=None, alias="from")
+    hourly_quota: int | None = Field(default=None, ge=0, le=MAX_HOURLY_QUOTA)
+    cps: float | None = Field(default=None, gt=0, le=MAX_CPS)
+    max_concurrent: int | None = Field(default=None, ge=1, le=MAX_CONCURRENT)
+    price_per_minute: str | None = None
+    max_call_seconds: int | None = Field(default=None, ge=1, le=MAX_CALL_SECONDS)
+    account_sid: str | None = None
+    auth_token: str | None = Field(default=None, repr=False)
+    api_base: str | None = None
+    sim: list[str] | dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
+def parse_spec(data: Any) -> ProviderSpec:
+    if not isinstance(data, dict):
+        raise InvalidRequest("the provider options must be a JSON object")
+    try:
+        return ProviderSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from None
+
+
+def _numbers(values: list[str]) -> list[str]:
+    numbers = []
+    for n in values:
+        try:
+            numbers.append(normalize(n))
+        except InvalidNumber as exc:
+            raise InvalidRequest(f"from: {n}: {exc}") from None
+    return numbers
+
+
+def build_config(base: dict[str, Any], spec: ProviderSpec) -> ProviderConfig:
+    """One builder for add (from the defaults) and update (from the stored configuration)."""
+    cfg = dict(base)
+    kind = spec.kind or cfg.get("kind") or "simulator"
+    if kind not in ("simulator", "twilio"):
+        raise InvalidRequest(f"kind: must be simulator or twilio, not {kind!r}")
+    cfg["kind"] = kind
+    if spec.from_numbers:
+        cfg["from_numbers"] = _numbers(spec.from_numbers)
+    simple = {
+        "hourly_quota": spec.hourly_quota,
+        "calls_per_second": spec.cps,
+        "max_concurrent": spec.max_concurrent,
+        "max_call_seconds": spec.max_call_seconds,
+        "account_sid": spec.account_sid,
+        "api_base": spec.api_base,
+        "enabled": spec.enabled,
+        "auth_token": spec.auth_token,
+    }
+    cfg.update({k: v for k, v in simple.items() if v is not None})
+    if spec.price_per_minute is not None:
+        price = parse_money(spec.price_per_minute, "price_per_minute")
+        if not 0 <= price <= MAX_PRICE:
+            raise InvalidRequest(f"price_per_minute: must be between 0 and {MAX_PRICE // 10_000}")
+        cfg["price_per_minute"] = price
+    if kind == "simulator":
+        sim = spec.sim if spec.sim is not None else []
+        pairs = [f"{k}={v}" for k, v in sim.items()] if isinstance(sim, dict) else sim
+        cfg["sim"] = parse_sim_options(pairs, cfg.get("sim"))
+    if not cfg.get("from_numbers"):
+        raise InvalidRequest("from: at least one caller id is required")
+    try:
+        return ProviderConfig.model_validate(cfg)
+    except ValidationError as exc:
+        raise InvalidRequest(describe(exc)) from None
 
 
 class ProviderFactory:
@@ -33,4 +121,4 @@ class ProviderFactory:
     def _build(self, cfg: ProviderConfig) -> Provider:
         if cfg.kind == "simulator":
             return SimulatorProvider(self.client, self.clock, cfg.sim)
-        raise NotImplementedError(f"provider kind {cfg.kind!r} is not available yet")
+        raise InvalidRequest(f"provider kind {cfg.kind!r} is not available yet")

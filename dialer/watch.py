@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dialer.campaigns import TERMINAL, calls_view, campaign_view
-from dialer.store import Store
+from dialer.service import AccountService
+from dialer.states import TERMINAL
 
 
 def _numbers(view: dict[str, Any]) -> dict[str, int]:
@@ -26,8 +26,7 @@ def _numbers(view: dict[str, Any]) -> dict[str, int]:
 
 
 def watch(
-    store: Store,
-    account_id: str,
+    scope: AccountService,
     campaign_id: str,
     console: Console | None = None,
     interval_s: float = 0.25,
@@ -35,10 +34,10 @@ def watch(
 ) -> dict[str, Any]:
     """Poll until the campaign reaches a terminal state; return its final view."""
     console = console or Console(stderr=False)
-    view = campaign_view(store, account_id, campaign_id)
+    view = scope.campaign(campaign_id)
     deadline = time.monotonic() + timeout_s if timeout_s else None
     if not console.is_terminal:
-        return _watch_plain(store, account_id, campaign_id, view, interval_s, deadline)
+        return _watch_plain(scope, campaign_id, view, interval_s, deadline)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -61,12 +60,11 @@ def watch(
             if view["status"] in TERMINAL or (deadline and time.monotonic() > deadline):
                 return view
             time.sleep(interval_s)
-            view = campaign_view(store, account_id, campaign_id)
+            view = scope.campaign(campaign_id)
 
 
 def _watch_plain(
-    store: Store,
-    account_id: str,
+    scope: AccountService,
     campaign_id: str,
     view: dict[str, Any],
     interval_s: float,
@@ -86,14 +84,14 @@ def _watch_plain(
         if view["status"] in TERMINAL or (deadline and time.monotonic() > deadline):
             return view
         time.sleep(interval_s)
-        view = campaign_view(store, account_id, campaign_id)
+        view = scope.campaign(campaign_id)
 
 
-def summary_table(store: Store, account_id: str, campaign_id: str) -> Table:
+def summary_table(scope: AccountService, campaign_id: str) -> Table:
     """One row per contact: its attempts and final outcome; totals in the caption."""
-    view = campaign_view(store, account_id, campaign_id)
-    rows = calls_view(store, account_id, campaign_id)
-    contacts = {c.index: c for c in store.contacts(account_id, campaign_id)}
+    view = scope.campaign(campaign_id)
+    rows = scope.calls(campaign_id)
+    contacts = {c.index: c for c in scope.core.store.contacts(scope.account_id, campaign_id)}
     table = Table(title=f"campaign {campaign_id} — {view['status']}")
     for col in ("#", "phone", "name", "attempts", "outcome", "answered by", "cost"):
         table.add_column(col)

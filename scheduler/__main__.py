@@ -12,11 +12,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from config import get_settings
 from config.logging import configure_logging
-from dialer.clock import SystemClock
-from dialer.connection import connect
 from dialer.errors import RedisUnavailable
-from dialer.store import Store
-from scheduler import ActorSender, tick
+from dialer.service import Service
+from scheduler import tick
 
 log = structlog.get_logger("scheduler")
 
@@ -25,12 +23,11 @@ def main() -> int:
     settings = get_settings()
     configure_logging(settings)
     try:
-        store = Store(connect(settings=settings))
+        svc = Service.from_settings(settings)
     except RedisUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    sender = ActorSender()
-    clock = SystemClock()
+    store, clock, sender = svc.core.store, svc.core.clock, svc.sender
 
     def run_tick() -> None:
         try:
@@ -38,7 +35,7 @@ def main() -> int:
         except Exception:
             log.exception("tick_failed")
             return
-        if res.schedules or res.attempts or res.events or res.released or res.lost:
+        if res.schedules or res.attempts or res.checks or res.released:
             log.debug("tick", **vars(res))
 
     sched = BlockingScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})

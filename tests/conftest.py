@@ -32,6 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DIALER_VAR_DIR"] = str(var)
     os.environ.setdefault("DIALER_LOG_FORMAT", "json")
     os.environ.setdefault("DIALER_LOG_LEVEL", "WARNING")
+    from config.logging import configure_logging
+
+    configure_logging()  # logs to stderr as in every process, never structlog's default (stdout)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -68,10 +71,8 @@ def client(redis_url: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def store(client: Any) -> Any:
-    from dialer.store import Store
-
-    return Store(client)
+def store(svc: Any) -> Any:
+    return svc.core.store
 
 
 @pytest.fixture(scope="session")
@@ -81,34 +82,82 @@ def settings() -> Any:
     return get_settings()
 
 
+_service: Any = None
+
+
+def session_service() -> Any:
+    """The service every door uses, on the session's Redis (one per test process; modules may bind it at
+    import: the server is up by then)."""
+    global _service
+    if _service is None:
+        from dialer.service import Service
+
+        _service = Service.from_settings(redis_url=os.environ["DIALER_REDIS_URL"])
+    return _service
+
+
 @pytest.fixture(scope="session")
-def engine(store: Any, client: Any, settings: Any) -> Any:
-    from dialer.clock import SystemClock
-    from dialer.engine import Engine
+def svc() -> Any:
+    return session_service()
+
+
+@pytest.fixture(scope="session")
+def core(svc: Any) -> Any:
+    return svc.core
+
+
+@pytest.fixture(scope="session")
+def engine(svc: Any) -> Any:
+    return svc.engine
+
+
+def make_core(store: Any, clock: Any, settings: Any = None, **overrides: Any) -> Any:
+    """A core on the session's store with its own clock (a FakeClock drives minute- and hour-scale rules)
+    and settings (e.g. a short lease)."""
+    from config import Settings
+    from dialer.context import Core
     from dialer.providers import ProviderFactory
 
-    clock = SystemClock()
-    return Engine(store, clock, ProviderFactory(client, clock), settings)
+    base = settings or Settings()
+    return Core(store, clock, ProviderFactory(store.r, clock), base.model_copy(update=overrides))
+
+
+def make_engine(store: Any, clock: Any, **overrides: Any) -> Any:
+    from dialer.engine import Engine
+
+    return Engine(make_core(store, clock, **overrides))
+
+
+def submit(svc: Any, account: str, body: dict[str, Any], start: bool = True) -> str:
+    """Submit (and by default start) a campaign through the service; returns its id."""
+    return str(svc.for_account(account).submit(body, start=start)["campaign_id"])
+
+
+def show(svc: Any, account: str, campaign_id: str) -> dict[str, Any]:
+    return dict(svc.for_account(account).campaign(campaign_id))
+
+
+def calls(svc: Any, account: str, campaign_id: str) -> list[dict[str, Any]]:
+    return list(svc.for_account(account).calls(campaign_id))
 
 
 @pytest.fixture(scope="module")
-def stack(store: Any, settings: Any) -> Iterator[Any]:
+def stack(store: Any, settings: Any, svc: Any) -> Iterator[Any]:
     """A real Dramatiq worker (8 threads) and a scheduler thread ticking every 50 ms (per test module)."""
     import dramatiq
 
     import actors
     from dialer.clock import SystemClock
-    from scheduler import ActorSender, tick
+    from scheduler import tick
 
     worker = dramatiq.Worker(actors.broker, worker_threads=8, worker_timeout=100)
     worker.start()
     stop = threading.Event()
-    sender = ActorSender()
     clock = SystemClock()
 
     def loop() -> None:
         while not stop.is_set():
-            tick(store, settings, clock.now_ms(), sender)
+            tick(store, settings, clock.now_ms(), svc.sender)
             stop.wait(0.05)
 
     thread = threading.Thread(target=loop, name="scheduler", daemon=True)

@@ -5,32 +5,34 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from conftest import add_sim_provider
+from conftest import add_sim_provider, make_engine, session_service, show
 
-from config import Settings
-from dialer import keys, lifecycle
-from dialer.campaigns import campaign_view, submit
+from dialer import intake, keys, lifecycle
 from dialer.clock import FakeClock
-from dialer.engine import Engine, from_number
+from dialer.engine import Engine
 from dialer.money import parse_money
-from dialer.providers import ProviderFactory
+from dialer.pace import LATE_SLOT_MS, from_number
 from dialer.telephony.base import DialRequest
 from dialer.telephony.simulator import sim_dials
 
-
-def make_engine(store: Any, clock: FakeClock, lease_s: float = 60.0) -> Engine:
-    return Engine(store, clock, ProviderFactory(store.r, clock), Settings(lease_s=lease_s))
+svc = session_service()
+core = svc.core
 
 
 def started(store: Any, engine: Engine, account: str, phones: list[str]) -> tuple[str, list[str]]:
     """A campaign started now and expanded (no scheduler involved); returns its id and attempt refs."""
     body = {"contacts": [{"phone": p} for p in phones], "say": "hi", "recall": [0.05]}
-    cid = submit(store, engine.clock, engine.providers, account, body, start=True)["campaign_id"]
-    engine.start_campaign(account, cid)
+    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
+    engine.launch(account, cid)
     refs = [keys.ref(account, a.key) for a in store.campaign_attempts(account, cid)]
-    now = engine.clock.now_ms()
+    now = engine.core.now()
     assert store.claim_refs(refs, now + 60_000, now + 60_000) == refs  # as the scheduler would
     return cid, refs
+
+
+def admit(store: Any, att: Any, token: str, now: int) -> tuple[str, int, str]:
+    """Admission as a worker would ask it (then the test plays the worker's death)."""
+    return store.admit(att, "sim", token, 1000, now, 1000, LATE_SLOT_MS, "+34911234567")  # type: ignore[no-any-return]
 
 
 def run_concurrently(n: int, fn: Any) -> list[Any]:
@@ -66,14 +68,14 @@ def test_start_campaign_twice_at_once_expands_each_contact_once(store: Any, acco
     add_sim_provider(store, account)
     engine = make_engine(store, FakeClock())
     body = {"contacts": [{"phone": f"+3460000{i:04d}"} for i in range(2500)], "say": "hi"}
-    cid = submit(store, engine.clock, engine.providers, account, body, start=True)["campaign_id"]
-    run_concurrently(4, lambda: engine.start_campaign(account, cid))
+    cid = svc.for_account(account).submit(body, start=True)["campaign_id"]
+    run_concurrently(4, lambda: engine.launch(account, cid))
     attempts = store.campaign_attempts(account, cid)
     assert len(attempts) == 2500
     assert len({a.key for a in attempts}) == 2500
-    counters = campaign_view(store, account, cid)["counters"]
+    counters = show(svc, account, cid)["counters"]
     assert counters["scheduled"] == 2500
-    assert campaign_view(store, account, cid)["status"] == "running"
+    assert show(svc, account, cid)["status"] == "running"
 
 
 def test_worker_dies_after_admission_before_dialing_then_the_attempt_is_dialled_once(
@@ -87,18 +89,18 @@ def test_worker_dies_after_admission_before_dialing_then_the_attempt_is_dialled_
     engine = make_engine(store, clock, lease_s=5)
     cid, refs = started(store, engine, account, ["+34600000002"])
     att = store.get_attempt(*keys.parse_ref(refs[0]))
-    decision, _, _ = store.admit(att, "sim", "token-of-the-dead-worker", 1000, clock.now_ms(), 1000)
+    decision, _, _ = admit(store, att, "token-of-the-dead-worker", clock.now_ms())
     assert decision == "admit"
     assert engine.place_call(refs[0]) == "busy"  # within the lease: someone may be dialling it
     clock.advance(6)
     # the lease is over and the provider has no such call: the admission is given back, and the attempt
     # goes through every check again — here a pause that came meanwhile
     assert engine.place_call(refs[0]) == "recovered"
-    lifecycle.pause(store, clock, account, cid)
+    lifecycle.pause(engine.core, account, cid)
     assert store.claim_refs(refs, clock.now_ms(), clock.now_ms() + 60_000) == refs
     assert engine.place_call(refs[0]) == "park"
     assert sim_dials(store.r, cid) == []
-    lifecycle.resume(store, clock, account, cid)
+    lifecycle.resume(engine.core, account, cid)
     assert store.claim_refs(refs, clock.now_ms(), clock.now_ms() + 60_000) == refs
     assert engine.place_call(refs[0]) == "dialed"
     assert engine.place_call(refs[0]) == "live"
@@ -119,15 +121,15 @@ def test_worker_dies_after_the_provider_took_the_call_then_it_is_adopted_not_red
     cid, refs = started(store, engine, account, ["+34600000003"])
     balance_before = store.get_account(account).balance
     att = store.get_attempt(*keys.parse_ref(refs[0]))
-    store.admit(att, "sim", "tok", 1000, clock.now_ms(), 1000)
-    sim = engine.providers.get(provider)
+    admit(store, att, "tok", clock.now_ms())
+    sim = engine.core.providers.get(provider)
     placed = sim.dial(
         DialRequest(
             ref=refs[0],
             key=att.key,
             campaign_id=cid,
             to=att.phone,
-            from_=from_number(provider, att.contact),
+            from_=from_number(provider.from_numbers, att.phone),
             twiml="<Response/>",
             token="tok",
         )
@@ -137,9 +139,11 @@ def test_worker_dies_after_the_provider_took_the_call_then_it_is_adopted_not_red
     assert len(sim_dials(store.r, cid)) == 1
     assert store.get_attempt(*keys.parse_ref(refs[0])).sid == placed.sid
     clock.advance(40)  # the simulated call (30 s of talk: 1 started minute) is over
-    assert engine.sim_event(placed.sid) == "delivered"
-    assert engine.sim_event(placed.sid) == "stale"  # a repeated callback changes nothing
-    view = campaign_view(store, account, cid)
+    assert engine.check_call(refs[0]) == "delivered"
+    assert engine.check_call(refs[0]) == "gone"  # a repeated check changes nothing
+    done = sim.fetch(placed.sid)
+    assert done is not None and engine.record_outcome(account, att.key, done) == "stale"  # nor a callback
+    view = show(svc, account, cid)
     assert view["status"] == "completed"
     assert view["counters"]["delivered"] == 1
     assert view["cost"] == "0.10"
@@ -154,8 +158,8 @@ def test_place_call_run_directly_twice_on_an_unclaimed_attempt_dials_once(store:
     add_sim_provider(store, account)
     engine = make_engine(store, FakeClock())
     body = {"contacts": [{"phone": "+34600000004"}], "say": "hi"}
-    cid = submit(store, engine.clock, engine.providers, account, body, start=True)["campaign_id"]
-    engine.start_campaign(account, cid)
+    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
+    engine.launch(account, cid)
     ref = keys.ref(account, keys.attempt_key(cid, 0, 1))
     results = run_concurrently(2, lambda: engine.place_call(ref))
     assert sorted(results) in (["busy", "dialed"], ["dialed", "stale"])

@@ -5,20 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import add_sim_provider
+from conftest import add_sim_provider, session_service, show
 
 from dialer import keys
-from dialer.campaigns import campaign_view, submit
-from dialer.clock import SystemClock
 from dialer.errors import InvalidRequest, NotFound
-from dialer.providers import ProviderFactory
+
+svc = session_service()
+core = svc.core
 
 GOOD = {"contacts": [{"phone": "+34600123451"}], "say": "Hello"}
 
 
 def _submit(store: Any, account: str, body: Any, start: bool = False) -> dict[str, Any]:
-    clock = SystemClock()
-    return submit(store, clock, ProviderFactory(store.r, clock), account, body, start=start)
+    return dict(svc.for_account(account).submit(body, start=start))
 
 
 @pytest.mark.parametrize(
@@ -78,7 +77,7 @@ def test_invalid_numbers_are_counted_and_the_rest_proceeds(store: Any, account: 
     assert res["error_calls"] == 1
     assert res["scheduled_calls"] == 3
     assert res["status"] == "draft"
-    view = campaign_view(store, account, res["campaign_id"])
+    view = show(svc, account, res["campaign_id"])
     assert view["counters"]["skipped"] == 1  # 600123451 is +34600123451 again (region ES)
 
 
@@ -99,4 +98,4 @@ def test_submit_with_start_schedules_it_and_the_idempotency_key_returns_the_firs
 
 def test_unknown_account_is_refused(store: Any) -> None:
     with pytest.raises(NotFound, match="account not found: nobody"):
-        _submit(store, "nobody", GOOD)
+        svc.for_account("nobody").submit(GOOD)

@@ -8,15 +8,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import add_sim_provider, uid, wait_for
+from conftest import add_sim_provider, calls, session_service, show, uid, wait_for
 
 from dialer import keys, lifecycle
-from dialer.campaigns import calls_view, campaign_view, submit
 from dialer.clock import SystemClock
 from dialer.money import parse_money
-from dialer.providers import ProviderFactory
-from dialer.quota import window
+from dialer.pace import hour_window as window
 from dialer.telephony.simulator import sim_dials
+
+svc = session_service()
+core = svc.core
 
 pytestmark = pytest.mark.usefixtures("proc_stack")
 clock = SystemClock()
@@ -29,9 +30,7 @@ def new_account(store: Any, balance: str) -> str:
 
 
 def start(store: Any, account: str, body: dict[str, Any]) -> str:
-    return str(
-        submit(store, clock, ProviderFactory(store.r, clock), account, body, start=True)["campaign_id"]
-    )
+    return str(svc.for_account(account).submit(body, start=True)["campaign_id"])
 
 
 def ms(iso: str) -> int:
@@ -59,11 +58,7 @@ def test_balance_for_exactly_seven_calls_places_seven_then_pauses_and_resumes_af
     )
     cid = start(store, account, {"contacts": answering(20, 1), "say": "hi", "stagger_seconds": 0.01})
     view = wait_for(
-        lambda: (
-            (v := campaign_view(store, account, cid))["status"] == "paused"
-            and v["counters"]["dialing"] == 0
-            and v
-        ),
+        lambda: (v := show(svc, account, cid))["status"] == "paused" and v["counters"]["dialing"] == 0 and v,
         timeout=60,
         what="the campaign to pause for money",
     )
@@ -71,15 +66,15 @@ def test_balance_for_exactly_seven_calls_places_seven_then_pauses_and_resumes_af
     dials = sim_dials(store.r, cid)
     assert len(dials) == 7
     acc = store.get_account(account)
-    settled = sum(parse_money(r["cost"]) for r in calls_view(store, account, cid))
+    settled = sum(parse_money(r["cost"]) for r in calls(svc, account, cid))
     assert acc.balance == parse_money("0.14") - settled == 0
     assert acc.reserved == 0
     assert view["counters"]["scheduled"] == 13  # the rest stay scheduled, not failed
 
     store.topup(account, parse_money("1.00"))
-    lifecycle.resume(store, clock, account, cid)
+    lifecycle.resume(core, account, cid)
     view = wait_for(
-        lambda: (v := campaign_view(store, account, cid))["status"] == "completed" and v,
+        lambda: (v := show(svc, account, cid))["status"] == "completed" and v,
         timeout=60,
         what="the campaign to complete after the top-up",
     )
@@ -107,13 +102,13 @@ def test_hourly_quota_places_five_and_defers_seven_to_the_next_hour(store: Any) 
     cid = start(store, account, {"contacts": answering(12, 3), "say": "hi", "stagger_seconds": 0.01})
     wait_for(
         lambda: (
-            all(r["reason"] == "quota" or r["placed_at"] for r in calls_view(store, account, cid))
-            and len(calls_view(store, account, cid)) == 12
+            all(r["reason"] == "quota" or r["placed_at"] for r in calls(svc, account, cid))
+            and len(calls(svc, account, cid)) == 12
         ),
         timeout=30,
         what="12 attempts placed or deferred",
     )
-    rows = calls_view(store, account, cid)
+    rows = calls(svc, account, cid)
     by_hour = Counter(window(ms(r["placed_at"]))[0] for r in rows if r["placed_at"])
     assert max(by_hour.values()) <= 5  # never more than the quota in any clock hour
     if window(clock.now_ms())[0] != hour_start:
@@ -126,7 +121,7 @@ def test_hourly_quota_places_five_and_defers_seven_to_the_next_hour(store: Any) 
     assert len(set(dues)) == 7  # spread, not all at hh:00
     used = store.provider_usage(account, "sim", clock.now_ms())[0]
     assert used == 5
-    lifecycle.cancel(store, clock, account, cid)
+    lifecycle.cancel(core, account, cid)
 
 
 def test_calls_per_second_is_never_exceeded_and_the_rate_is_kept(store: Any) -> None:
@@ -140,11 +135,11 @@ def test_calls_per_second_is_never_exceeded_and_the_rate_is_kept(store: Any) -> 
     ]
     for cid in cids:
         wait_for(
-            lambda c=cid: campaign_view(store, account, c)["status"] == "completed",
+            lambda c=cid: show(svc, account, c)["status"] == "completed",
             timeout=90,
             what="both campaigns to complete",
         )
-    placed = sorted(ms(r["placed_at"]) for cid in cids for r in calls_view(store, account, cid))
+    placed = sorted(ms(r["placed_at"]) for cid in cids for r in calls(svc, account, cid))
     assert len(placed) == 42
     for i in range(len(placed) - 2):  # any 3 consecutive calls span at least one second
         assert placed[i + 2] - placed[i] >= 1000, placed[i : i + 3]
@@ -166,9 +161,7 @@ def test_no_more_than_max_concurrent_calls_are_live_at_once(store: Any) -> None:
         sim={"ring_s": 0.3, "talk_min_s": 1.0, "talk_max_s": 1.0},
     )
     cid = start(store, account, {"contacts": answering(8, 20), "say": "hi", "stagger_seconds": 0.01})
-    wait_for(
-        lambda: campaign_view(store, account, cid)["status"] == "completed", timeout=60, what="completion"
-    )
+    wait_for(lambda: show(svc, account, cid)["status"] == "completed", timeout=60, what="completion")
     spans = []
     for d in sim_dials(store.r, cid):
         call = store.r.hgetall(keys.sim_call(d["sid"]))
@@ -208,7 +201,7 @@ def _zone_where_the_hour_is(now: datetime, first: int, last: int) -> str:
 def test_a_contact_at_night_is_deferred_to_its_morning_and_a_dnc_contact_is_skipped(store: Any) -> None:
     account = new_account(store, "100")
     add_sim_provider(store, account, calls_per_second=50)
-    store.dnc_add(account, ["600000013"])
+    svc.for_account(account).dnc_add(["600000013"])
     now = datetime.now(UTC)
     night, day = _zone_where_the_hour_is(now, 0, 5), _zone_where_the_hour_is(now, 10, 18)
     body = {
@@ -223,16 +216,16 @@ def test_a_contact_at_night_is_deferred_to_its_morning_and_a_dnc_contact_is_skip
     cid = start(store, account, body)
     wait_for(
         lambda: (
-            campaign_view(store, account, cid)["counters"]["delivered"] == 1
-            and campaign_view(store, account, cid)["counters"]["skipped"] == 1
+            show(svc, account, cid)["counters"]["delivered"] == 1
+            and show(svc, account, cid)["counters"]["skipped"] == 1
         ),
         timeout=30,
         what="day + dnc done",
     )
-    rows = {r["contact"]: r for r in calls_view(store, account, cid)}
+    rows = {r["contact"]: r for r in calls(svc, account, cid)}
     wait_for(
         lambda: (
-            rows.update({r["contact"]: r for r in calls_view(store, account, cid)})
+            rows.update({r["contact"]: r for r in calls(svc, account, cid)})
             or rows[0]["reason"] == "calling_hours"
         ),
         timeout=10,
@@ -245,7 +238,7 @@ def test_a_contact_at_night_is_deferred_to_its_morning_and_a_dnc_contact_is_skip
     assert (rows[2]["state"], rows[2]["reason"]) == ("skipped", "dnc")
     numbers = [d["number"] for d in sim_dials(store.r, cid)]
     assert numbers == ["+34600000012"]
-    lifecycle.cancel(store, clock, account, cid)
+    lifecycle.cancel(core, account, cid)
 
 
 def test_a_provider_disabled_mid_campaign_stops_it_with_a_reason(store: Any) -> None:
@@ -255,7 +248,7 @@ def test_a_provider_disabled_mid_campaign_stops_it_with_a_reason(store: Any) -> 
     wait_for(lambda: sim_dials(store.r, cid), timeout=20, what="a first dial")
     store.put_provider(cfg.model_copy(update={"enabled": False}))
     view = wait_for(
-        lambda: (v := campaign_view(store, account, cid))["status"] == "failed" and v,
+        lambda: (v := show(svc, account, cid))["status"] == "failed" and v,
         timeout=20,
         what="the campaign to fail",
     )

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from dialer.hours import next_opening
 from dialer.models import CallingHours
 from dialer.money import call_cost
-from dialer.quota import HOUR_MS, deferral_due, window
+from dialer.pace import HOUR_MS, deferral_due
+from dialer.pace import hour_window as window
 
 ZONES = [
     "Europe/Madrid",

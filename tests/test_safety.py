@@ -5,42 +5,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import add_sim_provider, uid, wait_for
+import pytest
+from conftest import add_sim_provider, calls, make_engine, session_service, show, submit, uid, wait_for
 
-from config import Settings
-from dialer import keys, lifecycle
-from dialer.campaigns import calls_view, campaign_view, submit
+from dialer import groups, intake, keys, lifecycle
 from dialer.clock import FakeClock, SystemClock
-from dialer.engine import Engine
+from dialer.errors import DialerError, InvalidRequest
+from dialer.models import Campaign
 from dialer.money import parse_money
-from dialer.providers import ProviderFactory
 from dialer.telephony.simulator import sim_dials
+from dialer.views import list_view
+
+svc = session_service()
+core = svc.core
 
 clock = SystemClock()
 
 
 def continue_campaign_on_a_group(store: Any, account: str, first_phone: str) -> tuple[str, str]:
     """A draft `end_handle: continue` campaign on a new group holding one contact: (group id, campaign id)."""
-    from dialer import groups
-
     add_sim_provider(store, account)
-    gid = groups.create(store, clock, account, "g")["id"]
-    groups.import_rows(store, clock, gid, [("line 2", {"phone": first_phone})])
+    gid = groups.create(core, account, "g")
+    groups.import_rows(core, account, gid, [("line 2", {"phone": first_phone})])
     body = {"group_id": gid, "end_handle": "continue", "say": "x"}
-    return gid, str(submit(store, clock, ProviderFactory(store.r, clock), account, body)["campaign_id"])
+    return gid, str(svc.for_account(account).submit(body)["campaign_id"])
 
 
 def new_campaign(store: Any, account: str, body: dict[str, Any]) -> str:
-    return str(
-        submit(store, clock, ProviderFactory(store.r, clock), account, body, start=True)["campaign_id"]
-    )
+    return str(svc.for_account(account).submit(body, start=True)["campaign_id"])
 
 
 def test_a_skipped_waiter_passes_the_free_slot_on(store: Any, account: str, stack: Any) -> None:
     """max_concurrent 1: A is live, B (DNC) and C wait for the slot. When A ends, B is woken and skipped;
     C must still be dialled and the campaign complete."""
     add_sim_provider(store, account, max_concurrent=1, sim={"talk_min_s": 0.5, "talk_max_s": 0.5})
-    store.dnc_add(account, ["+34600000902"])
+    svc.for_account(account).dnc_add(["+34600000902"])
     cid = new_campaign(
         store,
         account,
@@ -50,9 +49,7 @@ def test_a_skipped_waiter_passes_the_free_slot_on(store: Any, account: str, stac
             "stagger_seconds": 0.01,
         },
     )
-    wait_for(
-        lambda: campaign_view(store, account, cid)["status"] == "completed", timeout=30, what="completion"
-    )
+    wait_for(lambda: show(svc, account, cid)["status"] == "completed", timeout=30, what="completion")
     assert sorted(d["number"] for d in sim_dials(store.r, cid)) == ["+34600000901", "+34600000903"]
 
 
@@ -70,12 +67,10 @@ def test_a_cancelled_campaigns_waiter_does_not_strand_another_campaigns(
         },
     )
     y = new_campaign(store, account, {"contacts": [{"phone": "+34600000913"}], "say": "y"})
-    wait_for(lambda: campaign_view(store, account, x)["counters"]["dialing"] == 1, timeout=20, what="x live")
-    lifecycle.cancel(store, clock, account, x)
-    wait_for(
-        lambda: campaign_view(store, account, y)["status"] == "completed", timeout=30, what="y to complete"
-    )
-    assert campaign_view(store, account, x)["counters"]["scheduled"] == 0
+    wait_for(lambda: show(svc, account, x)["counters"]["dialing"] == 1, timeout=20, what="x live")
+    lifecycle.cancel(core, account, x)
+    wait_for(lambda: show(svc, account, y)["status"] == "completed", timeout=30, what="y to complete")
+    assert show(svc, account, x)["counters"]["scheduled"] == 0
 
 
 def test_resume_after_the_last_call_ended_while_paused_completes(
@@ -83,16 +78,12 @@ def test_resume_after_the_last_call_ended_while_paused_completes(
 ) -> None:
     add_sim_provider(store, account, sim={"talk_min_s": 1.0, "talk_max_s": 1.0})
     cid = new_campaign(store, account, {"contacts": [{"phone": "+34600000921"}], "say": "hi"})
-    wait_for(
-        lambda: campaign_view(store, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call"
-    )
-    lifecycle.pause(store, clock, account, cid)
-    wait_for(
-        lambda: campaign_view(store, account, cid)["counters"]["dialing"] == 0, timeout=20, what="call end"
-    )
-    assert campaign_view(store, account, cid)["status"] == "paused"
-    lifecycle.resume(store, clock, account, cid)
-    assert campaign_view(store, account, cid)["status"] == "completed"
+    wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call")
+    lifecycle.pause(core, account, cid)
+    wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 0, timeout=20, what="call end")
+    assert show(svc, account, cid)["status"] == "paused"
+    lifecycle.resume(core, account, cid)
+    assert show(svc, account, cid)["status"] == "completed"
 
 
 def test_stop_ends_attempts_due_later_at_once_and_makes_no_recall(
@@ -111,18 +102,16 @@ def test_stop_ends_attempts_due_later_at_once_and_makes_no_recall(
             "stagger_seconds": 60,
         },
     )
-    wait_for(
-        lambda: campaign_view(store, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call"
-    )
-    lifecycle.stop(store, clock, account, cid)
+    wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call")
+    lifecycle.stop(core, account, cid)
     view = wait_for(
-        lambda: (v := campaign_view(store, account, cid))["status"] == "stopped" and v,
+        lambda: (v := show(svc, account, cid))["status"] == "stopped" and v,
         timeout=20,
         what="stopped",
     )
     assert view["counters"]["scheduled"] == 0 and view["counters"]["recalls"] == 0
     assert view["counters"]["failed"] == 3
-    states = sorted(r["state"] for r in calls_view(store, account, cid))
+    states = sorted(r["state"] for r in calls(svc, account, cid))
     assert states == ["canceled", "canceled", "no-answer"]
     assert len(sim_dials(store.r, cid)) == 1
 
@@ -138,32 +127,26 @@ def test_a_price_raised_mid_call_never_takes_the_balance_below_zero(store: Any) 
         sim={"talk_min_s": 30, "talk_max_s": 30},
     )
     fake = FakeClock()
-    engine = Engine(store, fake, ProviderFactory(store.r, fake), Settings())
-    cid = submit(
-        store,
-        fake,
-        engine.providers,
-        account,
-        {"contacts": [{"phone": "+34600000941"}], "say": "hi"},
-        start=True,
-    )["campaign_id"]
-    engine.start_campaign(account, cid)
+    engine = make_engine(store, fake)
+    body = {"contacts": [{"phone": "+34600000941"}], "say": "hi"}
+    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
+    engine.launch(account, cid)
     ref = keys.ref(account, keys.attempt_key(cid, 0, 1))
     store.claim_refs([ref], fake.now_ms(), fake.now_ms() + 60_000)
     assert engine.place_call(ref) == "dialed"
     store.put_provider(provider.model_copy(update={"price_per_minute": parse_money("0.50")}))
     fake.advance(40)
-    engine.sim_event(store.get_attempt(account, keys.attempt_key(cid, 0, 1)).sid)
+    assert engine.check_call(ref) == "delivered"
     acc = store.get_account(account)
     assert (acc.balance, acc.reserved) == (0, 0)
-    assert campaign_view(store, account, cid)["cost"] == "0.02"
+    assert show(svc, account, cid)["cost"] == "0.02"
 
 
 def test_lookup_never_adopts_another_attempts_call_to_the_same_number(store: Any, account: str) -> None:
     from dialer.telephony.base import DialRequest
 
     provider = add_sim_provider(store, account)
-    sim = ProviderFactory(store.r, clock).get(provider)
+    sim = core.providers.get(provider)
     now = clock.now_ms()
     placed = sim.dial(
         DialRequest(
@@ -185,11 +168,7 @@ def test_resume_that_completes_reports_it_and_starts_the_next_campaign(
 ) -> None:
     add_sim_provider(store, account, sim={"talk_min_s": 1.0, "talk_max_s": 1.0})
     nxt = str(
-        submit(
-            store,
-            clock,
-            ProviderFactory(store.r, clock),
-            account,
+        svc.for_account(account).submit(
             {"contacts": [{"phone": "+34600000961"}], "say": "next"},
             start=False,
         )["campaign_id"]
@@ -197,60 +176,31 @@ def test_resume_that_completes_reports_it_and_starts_the_next_campaign(
     cid = new_campaign(
         store, account, {"contacts": [{"phone": "+34600000960"}], "say": "hi", "next_campaign_id": nxt}
     )
-    wait_for(
-        lambda: campaign_view(store, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call"
-    )
-    lifecycle.pause(store, clock, account, cid)
-    wait_for(
-        lambda: campaign_view(store, account, cid)["counters"]["dialing"] == 0, timeout=20, what="call end"
-    )
-    assert lifecycle.resume(store, clock, account, cid)["status"] == "completed"
-    wait_for(
-        lambda: campaign_view(store, account, nxt)["status"] == "completed", timeout=30, what="next campaign"
-    )
+    wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call")
+    lifecycle.pause(core, account, cid)
+    wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 0, timeout=20, what="call end")
+    assert lifecycle.resume(core, account, cid)["status"] == "completed"
+    wait_for(lambda: show(svc, account, nxt)["status"] == "completed", timeout=30, what="next campaign")
 
 
 def test_deleted_campaigns_take_no_command_and_are_never_chained(store: Any, account: str) -> None:
-    import pytest
-
-    from dialer.campaigns import start_campaign
-    from dialer.errors import DialerError, InvalidRequest
-
     add_sim_provider(store, account)
-    factory = ProviderFactory(store.r, clock)
-    draft = str(
-        submit(store, clock, factory, account, {"contacts": [{"phone": "+34600000970"}], "say": "x"})[
-            "campaign_id"
-        ]
-    )
-    chained = str(
-        submit(
-            store,
-            clock,
-            factory,
-            account,
-            {"contacts": [{"phone": "+34600000971"}], "say": "x", "next_campaign_id": draft},
-        )["campaign_id"]
-    )
-    lifecycle.delete(store, clock, account, draft)
+    scope = svc.for_account(account)
+    draft = submit(svc, account, {"contacts": [{"phone": "+34600000970"}], "say": "x"}, start=False)
+    body = {"contacts": [{"phone": "+34600000971"}], "say": "x", "next_campaign_id": draft}
+    chained = submit(svc, account, body, start=False)
+    lifecycle.delete(core, account, draft)
     with pytest.raises(DialerError, match="current state: deleted"):
-        start_campaign(store, clock, factory, account, draft)
+        scope.start(draft)
     with pytest.raises(DialerError, match="current state: deleted"):
-        lifecycle.delete(store, clock, account, draft)
+        lifecycle.delete(core, account, draft)
     with pytest.raises(InvalidRequest, match="next_campaign_id: campaign not found"):
-        submit(
-            store,
-            clock,
-            factory,
-            account,
-            {"contacts": [{"phone": "+34600000972"}], "say": "x", "next_campaign_id": draft},
-        )
-    from dialer.campaigns import start_next
-    from dialer.models import Campaign
-
-    start_next(store, clock, store.get_campaign(account, chained)[0].model_copy(), factory)
-    assert campaign_view(store, account, draft)["status"] == "draft"
-    assert isinstance(store.get_campaign(account, chained)[0], Campaign)
+        scope.submit({"contacts": [{"phone": "+34600000972"}], "say": "x", "next_campaign_id": draft})
+    # the chained campaign completes: its deleted next campaign is not started, and the chain is spent
+    lifecycle.start_next(core, store.get_campaign(account, chained)[0])
+    assert show(svc, account, draft)["status"] == "draft"
+    assert show(svc, account, draft)["deleted_at"] is not None
+    assert store.campaign_state(account, chained).next_fired
 
 
 def test_contacts_added_later_are_staggered_from_now_not_behind_the_old_ones(
@@ -258,30 +208,23 @@ def test_contacts_added_later_are_staggered_from_now_not_behind_the_old_ones(
 ) -> None:
     """A continue campaign that already expanded 50 contacts (1 s stagger): a contact imported later is
     due now, not 50 s later."""
-    from dialer import groups
-
     add_sim_provider(store, account)
     fake = FakeClock()
-    engine = Engine(store, fake, ProviderFactory(store.r, fake), Settings())
-    gid = groups.create(store, fake, account, "g")["id"]
-    groups.import_rows(store, fake, gid, [(f"line {i}", {"phone": f"+3460{i:07d}"}) for i in range(2, 52)])
-    cid = submit(
-        store,
-        fake,
-        engine.providers,
-        account,
-        {"group_id": gid, "end_handle": "continue", "say": "x", "stagger_seconds": 1},
-        start=True,
-    )["campaign_id"]
-    engine.start_campaign(account, cid)
+    engine = make_engine(store, fake)
+    gid = groups.create(engine.core, account, "g")
+    rows = [(f"line {i}", {"phone": f"+3460{i:07d}"}) for i in range(2, 52)]
+    groups.import_rows(engine.core, account, gid, rows)
+    body = {"group_id": gid, "end_handle": "continue", "say": "x", "stagger_seconds": 1}
+    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
+    engine.launch(account, cid)
     fake.advance(5)
     groups.import_rows(
-        store,
-        fake,
+        engine.core,
+        account,
         gid,
         [("line 2", {"phone": "+34699999999", "custom_fields": {"n": 12345678901234567890}, "params": []})],
     )
-    engine.start_campaign(account, cid)
+    engine.launch(account, cid)
     new = next(a for a in store.campaign_attempts(account, cid) if a.phone == "+34699999999")
     assert new.due_at == fake.now_ms()
     contact = store.contact(account, cid, new.contact)
@@ -289,44 +232,30 @@ def test_contacts_added_later_are_staggered_from_now_not_behind_the_old_ones(
 
 
 def test_a_draft_continue_campaign_gets_contacts_added_before_its_start(store: Any, account: str) -> None:
-    from dialer import groups
-
     gid, cid = continue_campaign_on_a_group(store, account, "+34600000980")
-    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600000981"})])
+    groups.import_rows(core, account, gid, [("line 2", {"phone": "+34600000981"})])
     assert [c.phone for c in store.contacts(account, cid)] == ["+34600000980", "+34600000981"]
 
 
 def test_an_empty_group_is_refused_at_start_with_no_contacts_found(store: Any, account: str) -> None:
-    import pytest
-
-    from dialer import groups
-    from dialer.errors import DialerError
-
     add_sim_provider(store, account)
-    gid = groups.create(store, clock, account, "empty")["id"]
+    gid = groups.create(core, account, "empty")
     with pytest.raises(DialerError, match="No contacts found"):
-        submit(
-            store, clock, ProviderFactory(store.r, clock), account, {"group_id": gid, "say": "x"}, start=True
-        )
+        svc.for_account(account).submit({"group_id": gid, "say": "x"}, start=True)
 
 
 def test_list_pages_through_many_campaigns_created_in_the_same_millisecond(store: Any) -> None:
-    from dialer.campaigns import list_view
-    from dialer.models import Campaign
-
     account = uid("same")
     store.create_account(account, "S", 0, None, clock.now_ms())
     ids = set()
     for _ in range(120):
-        c = Campaign(
-            id=store.new_campaign_id(), account_id=account, name="x", provider=None, say="x", created_at=1
-        )
+        c = Campaign(id=store.new_id(), account_id=account, name="x", provider=None, say="x", created_at=1)
         store.create_campaign(c, [], {})
         ids.add(c.id)
     seen: list[str] = []
     token = None
     while True:
-        page = list_view(store, account, None, 7, token)
+        page = list_view(core, account, None, 7, token)
         seen += [v["id"] for v in page["result"]]
         token = page["next_page_token"]
         if not token:
@@ -341,7 +270,6 @@ def test_a_feed_lost_to_a_crash_is_taken_by_the_next_and_racing_feeds_add_each_c
     campaign with the next import; four feeds racing add each contact once, with no inflated counters."""
     import threading
 
-    from dialer import groups
     from dialer.models import Contact
 
     gid, cid = continue_campaign_on_a_group(store, account, "+34600001000")
@@ -352,7 +280,7 @@ def test_a_feed_lost_to_a_crash_is_taken_by_the_next_and_racing_feeds_add_each_c
         keys.group_phones(account, gid),
         [Contact(index=0, phone="+34600001001")],
     )
-    groups.import_rows(store, clock, gid, [("line 2", {"phone": "+34600001002"})])
+    groups.import_rows(core, account, gid, [("line 2", {"phone": "+34600001002"})])
     assert [c.phone for c in store.contacts(account, cid)] == ["+34600001000", "+34600001001", "+34600001002"]
 
     store.append_contacts(
@@ -366,16 +294,16 @@ def test_a_feed_lost_to_a_crash_is_taken_by_the_next_and_racing_feeds_add_each_c
 
     def feed() -> None:
         barrier.wait()
-        groups.feed_campaign(store, clock, campaign)
+        groups.feed_campaign(core, campaign)
 
     threads = [threading.Thread(target=feed) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
-    view = campaign_view(store, account, cid)
+    shown = show(svc, account, cid)
     assert len(store.contacts(account, cid)) == 43
-    assert (view["counters"]["total"], view["counters"]["skipped"]) == (43, 0)
+    assert (shown["counters"]["total"], shown["counters"]["skipped"]) == (43, 0)
 
 
 def test_stop_before_any_attempt_exists_is_stopped_at_once(store: Any, account: str) -> None:
@@ -386,4 +314,4 @@ def test_stop_before_any_attempt_exists_is_stopped_at_once(store: Any, account: 
         {"contacts": [{"phone": "+34600001100"}], "say": "x", "launch_at": "2999-01-01T00:00:00Z"},
     )
     store.r.hset(keys.campaign(account, cid), "status", "running")  # launched, nothing expanded yet
-    assert lifecycle.stop(store, clock, account, cid)["status"] == "stopped"
+    assert lifecycle.stop(core, account, cid)["status"] == "stopped"

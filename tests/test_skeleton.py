@@ -6,25 +6,23 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import add_sim_provider, wait_for
+from conftest import add_sim_provider, calls, session_service, show, submit, wait_for
 
-from dialer.campaigns import calls_view, campaign_view, submit
-from dialer.clock import SystemClock
-from dialer.providers import ProviderFactory
 from dialer.telephony.simulator import sim_dials
+
+svc = session_service()
+core = svc.core
 
 TERMINAL = {"completed", "stopped", "cancelled", "failed"}
 
 
 def run(store: Any, client: Any, account: str, body: dict[str, Any], start: bool = True) -> str:
-    clock = SystemClock()
-    res = submit(store, clock, ProviderFactory(client, clock), account, body, start=start)
-    return str(res["campaign_id"])
+    return submit(svc, account, body, start)
 
 
 def wait_done(store: Any, account: str, cid: str, timeout: float = 60) -> dict[str, Any]:
     return wait_for(
-        lambda: (v := campaign_view(store, account, cid))["status"] in TERMINAL and v,
+        lambda: (v := show(svc, account, cid))["status"] in TERMINAL and v,
         timeout=timeout,
         what=f"campaign {cid} to end",
     )
@@ -44,7 +42,7 @@ def test_recall_policy_gives_exact_attempts_per_outcome(
     cid = run(store, client, account, body)
     view = wait_done(store, account, cid)
     assert view["status"] == "completed"
-    rows = calls_view(store, account, cid)
+    rows = calls(svc, account, cid)
     by_contact: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_contact.setdefault(r["contact"], []).append(r)
@@ -90,7 +88,7 @@ def test_consecutive_first_calls_are_at_least_the_stagger_apart(
     body = {"contacts": [{"phone": f"+346{i:07d}1"} for i in range(8)], "say": "hi", "stagger_seconds": 0.4}
     cid = run(store, client, account, body)
     wait_done(store, account, cid)
-    placed = sorted(datetime.fromisoformat(r["placed_at"]) for r in calls_view(store, account, cid))
+    placed = sorted(datetime.fromisoformat(r["placed_at"]) for r in calls(svc, account, cid))
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(placed)]
     assert len(placed) == 8
     assert min(gaps) >= 0.4, gaps
@@ -106,5 +104,5 @@ def test_default_stagger_follows_the_provider_calls_per_second(
     body = {"contacts": [{"phone": f"+346{i:07d}2"} for i in range(5)], "say": "hi"}
     cid = run(store, client, account, body)
     wait_done(store, account, cid)
-    placed = sorted(datetime.fromisoformat(r["placed_at"]) for r in calls_view(store, account, cid))
+    placed = sorted(datetime.fromisoformat(r["placed_at"]) for r in calls(svc, account, cid))
     assert min((b - a).total_seconds() for a, b in itertools.pairwise(placed)) >= 0.25

@@ -54,10 +54,11 @@ def test_no_provider_is_refused_with_the_seed_message(tmp_path: Path) -> None:
 def test_quota_used_up_this_hour_is_a_warning(tmp_path: Path, store: Any) -> None:
     from dialer import keys
     from dialer.clock import SystemClock
+    from dialer.pace import hour_start
 
     account = setup("10", "--hourly-quota", "2")
     now = SystemClock().now_ms()
-    store.r.set(keys.provider_quota(account, "sim", keys.hour_start(now)), 2)
+    store.r.set(keys.provider_quota(account, "sim", hour_start(now)), 2)
     shown = as_json(dialer("provider", "show", account, "sim", "--json"))
     assert (shown["quota_used"], shown["quota_remaining"]) == (2, 0)
     assert start(submit(tmp_path, account)) == (1, {"warning": "Hourly quota crossed"})

@@ -1,6 +1,8 @@
 """Redis store of accounts, providers, campaigns, contacts, schedules and attempts.
 
-Every race-prone change runs in a Lua script of ``lua/`` (loaded once, EVALSHA). Reads are plain.
+Every race-prone change runs in a Lua script of ``lua/`` (loaded once, EVALSHA). A script names its keys
+on its ``-- KEYS:`` line; the store builds them from ``keys.NAMED`` and the script reads them as
+``K.name`` (a generated table), so no key list is written twice. Reads are plain.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -17,44 +20,66 @@ import redis
 from redis.commands.core import Script
 
 from dialer import keys
-from dialer.errors import Conflict, InvalidRequest, NotFound
+from dialer.errors import Conflict, NotFound
+from dialer.keys import Scope
 from dialer.models import (
+    COUNTERS,
     Account,
     CallAttempt,
     Campaign,
     CampaignSchedule,
+    CampaignState,
     Contact,
     ProviderConfig,
-    ScheduleStatus,
 )
+from dialer.money import reservation
+from dialer.pace import HOUR_MS, gap_ms, hour_start
+from dialer.states import LIVE_ATTEMPT, AttemptState, ScheduleStatus, lua_prelude
 
-COUNTERS = (
-    "total",
-    "scheduled_calls",
-    "error_calls",
-    "scheduled",
-    "dialing",
-    "sent",
-    "delivered",
-    "failed",
-    "skipped",
-    "recalls",
-    "cost",
-)
-# every lua/*.lua but lib.lua (the helpers prepended to each)
-SCRIPTS = tuple(
+LIVE_CSV = ",".join(sorted(LIVE_ATTEMPT))
+CHUNK = 1000  # contacts or attempts per script call: never one long Lua call
+
+
+def _lua_file(name: str) -> str:
+    return (resources.files("dialer.store") / "lua" / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    key_names: tuple[str, ...]  # the script's fixed keys, in KEYS order
+    script: Script
+
+
+def _declared_keys(source: str, name: str) -> tuple[tuple[str, ...], bool]:
+    """The names on a script's ``-- KEYS:`` line; a last name ending in ``...`` means more keys follow."""
+    for line in source.splitlines():
+        if line.startswith("-- KEYS:"):
+            names = line[len("-- KEYS:") :].split()
+            variadic = bool(names) and names[-1].endswith("...")
+            return tuple(names[:-1] if variadic else names), variadic
+    raise ValueError(f"{name}.lua has no '-- KEYS:' line")
+
+
+def _compile(client: redis.Redis, name: str, prelude: str) -> LuaScript:
+    source = _lua_file(name)
+    names, _ = _declared_keys(source, name)
+    table = ", ".join(f"{n} = KEYS[{i + 1}]" for i, n in enumerate(names))
+    head = f"local K = {{{table}}}\nlocal NK = {len(names)}\n"
+    return LuaScript(name, names, client.register_script(head + prelude + "\n" + source))
+
+
+SCRIPT_NAMES = tuple(
     sorted(
         f.name[:-4]
         for f in (resources.files("dialer.store") / "lua").iterdir()
         if f.name.endswith(".lua") and f.name != "lib.lua"
     )
 )
-LIVE_STATES_CSV = "dialing,queued,ringing,in-progress"
 
 
-def _lua(name: str) -> str:
-    pkg = resources.files("dialer.store") / "lua"
-    return (pkg / "lib.lua").read_text() + "\n" + (pkg / f"{name}.lua").read_text()
+def _prelude() -> str:
+    return f"{lua_prelude()}\nlocal HOUR_MS = {HOUR_MS}\n{_lua_file('lib')}"
 
 
 def _attempt_fields(att: CallAttempt) -> dict[str, Any]:
@@ -75,24 +100,46 @@ def hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def new_api_key() -> str:
+    return "dk_" + secrets.token_urlsafe(24)
+
+
+def _scope(att: CallAttempt, provider: str = "", hour_ms: int = 0) -> Scope:
+    return Scope(att.account_id, att.campaign_id, provider, att.key, hour_ms)
+
+
 class Store:
     def __init__(self, client: redis.Redis) -> None:
         self.r: Any = client  # str responses (decode_responses=True); redis-py types them as bytes | str
-        self.scripts: dict[str, Script] = {name: client.register_script(_lua(name)) for name in SCRIPTS}
+        prelude = _prelude()
+        self.scripts = {name: _compile(client, name, prelude) for name in SCRIPT_NAMES}
 
-    def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
-        return self.scripts[name](keys=list(keys_), args=[str(a) for a in args])
+    def _run(
+        self,
+        name: str,
+        scope: Scope,
+        args: Sequence[Any],
+        *,
+        given: Mapping[str, str] | None = None,
+        more: Sequence[str] = (),
+    ) -> Any:
+        """Run a script: its named keys built from ``scope`` (or taken from ``given``), then ``more``."""
+        lua = self.scripts[name]
+        given = given or {}
+        keys_ = [given[n] if n in given else keys.NAMED[n](scope) for n in lua.key_names]
+        return lua.script(keys=[*keys_, *more], args=[str(a) for a in args])
 
     # --- accounts ---------------------------------------------------------------------------------------
     def create_account(
         self, account_id: str, name: str, balance: int, default_region: str | None, now_ms: int
     ) -> str:
-        """Create an account; returns its API key (only its hash is stored)."""
-        api_key = "dk_" + secrets.token_urlsafe(24)
+        """Create an account; returns its API key (only its hash is stored, indexed for look-ups)."""
+        api_key = new_api_key()
+        digest = hash_api_key(api_key)
         fields = {
             "id": account_id,
             "name": name,
-            "api_key_hash": hash_api_key(api_key),
+            "api_key_hash": digest,
             "balance": balance,
             "reserved": 0,
             "default_region": default_region or "",
@@ -100,9 +147,29 @@ class Store:
         }
         if not self.r.hsetnx(keys.account(account_id), "id", account_id):
             raise Conflict(f"account {account_id} already exists")
-        self.r.hset(keys.account(account_id), mapping=fields)
-        self.r.sadd(keys.ACCOUNTS, account_id)
+        with self.r.pipeline() as pipe:
+            pipe.hset(keys.account(account_id), mapping=fields)
+            pipe.hset(keys.API_KEYS, digest, account_id)
+            pipe.sadd(keys.ACCOUNTS, account_id)
+            pipe.execute()
         return api_key
+
+    def rotate_api_key(self, account_id: str) -> str:
+        """A new API key for the account; the old one stops working at once."""
+        old = self.get_account(account_id).api_key_hash
+        api_key = new_api_key()
+        digest = hash_api_key(api_key)
+        with self.r.pipeline() as pipe:
+            pipe.hdel(keys.API_KEYS, old)
+            pipe.hset(keys.API_KEYS, digest, account_id)
+            pipe.hset(keys.account(account_id), "api_key_hash", digest)
+            pipe.execute()
+        return api_key
+
+    def account_by_api_key(self, api_key: str) -> str | None:
+        """The account an API key belongs to (hash index: the key itself is never stored)."""
+        found = self.r.hget(keys.API_KEYS, hash_api_key(api_key))
+        return str(found) if found else None
 
     def get_account(self, account_id: str) -> Account:
         raw = self.r.hgetall(keys.account(account_id))
@@ -112,34 +179,37 @@ class Store:
         return Account.model_validate(raw)
 
     def topup(self, account_id: str, amount: int) -> Account:
-        self.get_account(account_id)
+        self.require_account(account_id)
         self.r.hincrby(keys.account(account_id), "balance", amount)
         return self.get_account(account_id)
+
+    def require_account(self, account_id: str) -> None:
+        if not self.r.exists(keys.account(account_id)):
+            raise NotFound(f"account not found: {account_id}")
 
     # --- providers --------------------------------------------------------------------------------------
     def put_provider(self, cfg: ProviderConfig) -> None:
         """Store a provider; the flat fields are what the admit script reads."""
-        from dialer.money import reservation
-
-        gap_ms = round(1000 / cfg.calls_per_second)
-        self.r.hset(
-            keys.provider(cfg.account_id, cfg.name),
-            mapping={
-                "doc": cfg.model_dump_json(),
-                "enabled": "1" if cfg.enabled else "0",
-                "hourly_quota": cfg.hourly_quota or 0,
-                "max_concurrent": cfg.max_concurrent,
-                "reserve": reservation(cfg.max_call_seconds, cfg.price_per_minute),
-                "gap_ms": gap_ms,
-                "price": cfg.price_per_minute,
-            },
-        )
-        self.r.sadd(keys.providers(cfg.account_id), cfg.name)
+        with self.r.pipeline() as pipe:
+            pipe.hset(
+                keys.provider(cfg.account_id, cfg.name),
+                mapping={
+                    "doc": cfg.model_dump_json(),
+                    "enabled": "1" if cfg.enabled else "0",
+                    "hourly_quota": cfg.hourly_quota or 0,
+                    "max_concurrent": cfg.max_concurrent,
+                    "reserve": reservation(cfg.max_call_seconds, cfg.price_per_minute),
+                    "gap_ms": gap_ms(cfg.calls_per_second),
+                    "price": cfg.price_per_minute,
+                },
+            )
+            pipe.sadd(keys.providers(cfg.account_id), cfg.name)
+            pipe.execute()
 
     def get_provider(self, account_id: str, name: str) -> ProviderConfig:
         doc = self.r.hget(keys.provider(account_id, name), "doc")
         if doc is None:
-            raise NotFound(f"provider not found: {account_id}/{name}")
+            raise NotFound(f"provider not found: {name}")
         return ProviderConfig.model_validate_json(doc)
 
     def find_provider(self, account_id: str, name: str | None) -> ProviderConfig | None:
@@ -156,7 +226,7 @@ class Store:
 
     def provider_usage(self, account_id: str, name: str, now_ms: int) -> tuple[int, int]:
         """(calls placed this UTC hour, live calls)."""
-        used = self.r.get(keys.provider_quota(account_id, name, keys.hour_start(now_ms)))
+        used = self.r.get(keys.provider_quota(account_id, name, hour_start(now_ms)))
         live = self.r.hget(keys.provider_state(account_id, name), "live")
         return int(used or 0), int(live or 0)
 
@@ -166,6 +236,11 @@ class Store:
         if account_id is None:
             raise NotFound(f"campaign not found: {campaign_id}")
         return str(account_id)
+
+    def find_idempotent(self, account_id: str, idempotency_key: str) -> str | None:
+        """The campaign an earlier submit with this idempotency key created."""
+        found = self.r.get(keys.idempotency(account_id, idempotency_key))
+        return str(found) if found else None
 
     def create_campaign(
         self, campaign: Campaign, contacts: Sequence[Contact], counters: dict[str, int]
@@ -213,95 +288,88 @@ class Store:
         if campaign.group_id:
             fields["group_cursor"] = counters.get("group_cursor", 0)
         pipe.hset(keys.campaign(a, c), mapping=fields)
-        for start in range(0, len(contacts), 1000):
-            chunk = contacts[start : start + 1000]
-            pipe.rpush(keys.contacts(a, c), *[ct.model_dump_json() for ct in chunk])
+        for start in range(0, len(contacts), CHUNK):
+            pipe.rpush(keys.contacts(a, c), *[ct.model_dump_json() for ct in contacts[start : start + CHUNK]])
         pipe.hset(keys.CAMPAIGN_INDEX, c, a)
         pipe.zadd(keys.account_campaigns(a), {c: campaign.created_at})
         pipe.zadd(keys.CAMPAIGNS_BY_CREATION, {c: campaign.created_at})
         phones = [ct.phone for ct in contacts if ct.intake == "ok"]
-        for start in range(0, len(phones), 1000):
-            pipe.sadd(keys.campaign_phones(a, c), *phones[start : start + 1000])
+        for start in range(0, len(phones), CHUNK):
+            pipe.sadd(keys.campaign_phones(a, c), *phones[start : start + CHUNK])
         if campaign.group_id and campaign.end_handle == "continue":
             pipe.sadd(keys.group_campaigns(a, campaign.group_id), c)
 
-    def new_campaign_id(self) -> str:
+    def new_id(self) -> str:
+        """A fresh id for a campaign or a group (12 hex digits)."""
         while True:
             cid = uuid.uuid4().hex[:12]
-            if not self.r.hexists(keys.CAMPAIGN_INDEX, cid):
+            if not self.r.hexists(keys.CAMPAIGN_INDEX, cid) and not self.r.hexists(keys.GROUP_INDEX, cid):
                 return cid
 
-    def get_campaign(self, account_id: str, campaign_id: str) -> tuple[Campaign, dict[str, str]]:
-        """The campaign's configuration and its live fields (status, reason, counters, times)."""
+    def get_campaign(self, account_id: str, campaign_id: str) -> tuple[Campaign, CampaignState]:
+        """The campaign's configuration and its live state (status, reason, counters, cursors)."""
         raw = self.r.hgetall(keys.campaign(account_id, campaign_id))
         if not raw:
             raise NotFound(f"campaign not found: {campaign_id}")
-        return Campaign.model_validate_json(raw.pop("doc")), raw
+        return Campaign.model_validate_json(raw.pop("doc")), CampaignState.from_hash(raw)
 
-    def campaign_status(self, account_id: str, campaign_id: str) -> str:
-        return str(self.r.hget(keys.campaign(account_id, campaign_id), "status") or "")
-
-    def campaign_state(self, account_id: str, campaign_id: str) -> str:
-        """The state commands see: the status, or 'deleted' once soft-deleted."""
-        status, deleted = self.r.hmget(keys.campaign(account_id, campaign_id), "status", "deleted_at")
-        if status is None:
+    def campaign_state(self, account_id: str, campaign_id: str) -> CampaignState:
+        raw = self.r.hgetall(keys.campaign(account_id, campaign_id))
+        if not raw:
             raise NotFound(f"campaign not found: {campaign_id}")
-        return "deleted" if deleted else str(status)
+        return CampaignState.from_hash(raw)
 
-    def transition(
-        self,
-        account_id: str,
-        campaign_id: str,
-        allowed: Iterable[str],
-        new: str,
-        reason: str,
-        now_ms: int,
-        **fields: Any,
-    ) -> tuple[bool, str]:
-        """CAS of the campaign status (``new`` '' keeps it) plus optional fields; (done, status before)."""
+    def change_status(
+        self, account_id: str, campaign_id: str, command: str, reason: str, now_ms: int, **fields: Any
+    ) -> tuple[bool, str, str]:
+        """Apply ``command`` by the transition table (plus optional fields written in the same step);
+        returns (done, status before, status after)."""
         extra = [x for kv in fields.items() for x in kv]
+        res = self._run("change_status", Scope(account_id, campaign_id), [command, reason, now_ms, *extra])
+        return res[0] == "ok", str(res[1]), str(res[2])
+
+    def start(self, sched: CampaignSchedule, now_ms: int) -> tuple[str, CampaignSchedule | str]:
+        """Atomic start (draft -> scheduled + the PENDING schedule): ('ok' | 'same', schedule) or
+        ('refused', current status)."""
+        a, c = sched.account_id, sched.campaign_id
         res = self._run(
-            "transition",
-            [keys.campaign(account_id, campaign_id)],
-            [",".join(allowed), new, reason, now_ms, *extra],
+            "start",
+            Scope(a, c),
+            [keys.ref(a, c), sched.start_at, sched.model_dump_json(), now_ms],
         )
-        return res[0] == "ok", str(res[1])
+        if res[0] == "refused":
+            return "refused", str(res[1])
+        return str(res[0]), CampaignSchedule.model_validate_json(res[1])
 
     def reopen(
         self,
         account_id: str,
         campaign_id: str,
-        allowed: Iterable[str],
+        command: str,
         attempts: Sequence[tuple[CallAttempt, str]],
         now_ms: int,
     ) -> tuple[bool, str | int]:
         """Re-execute / redial: new attempts (each with the counter its contact leaves); (done, created|status)."""
-        keys_ = [
-            keys.campaign(account_id, campaign_id),
-            keys.DUE,
-            keys.campaign_attempts(account_id, campaign_id),
-        ]
-        args: list[Any] = [now_ms, ",".join(allowed)]
+        args: list[Any] = [now_ms, command]
         for att, leaves in attempts:
-            keys_.append(keys.attempt(account_id, att.key))
             args += [*_attempt_args(account_id, att), leaves]
-        res = self._run("reopen", keys_, args)
+        res = self._run(
+            "reopen",
+            Scope(account_id, campaign_id),
+            args,
+            more=[keys.attempt(account_id, att.key) for att, _ in attempts],
+        )
         return (True, int(res[1])) if res[0] == "ok" else (False, str(res[1]))
 
     def update_campaign(
-        self,
-        campaign: Campaign,
-        allowed: Iterable[str],
-        sched: CampaignSchedule | None,
-        now_ms: int,
-        read_version: str,
+        self, campaign: Campaign, sched: CampaignSchedule | None, now_ms: int, read_version: int
     ) -> tuple[bool, str]:
         a, c = campaign.account_id, campaign.id
         res = self._run(
             "update",
-            [keys.campaign(a, c), keys.schedule(a, c), keys.SCHED_DUE],
+            Scope(a, c),
             [
-                ",".join(allowed),
+                "",
                 campaign.model_dump_json(),
                 keys.ref(a, c),
                 sched.start_at if sched else 0,
@@ -324,21 +392,6 @@ class Store:
         older = self.r.zrevrangebyscore(key, f"({top}", "-inf", start=0, num=batch, withscores=True)
         return ([(m, top) for m in same] + [(str(m), int(sc)) for m, sc in older])[:batch]
 
-    def resume(
-        self, account_id: str, campaign_id: str, allowed: Iterable[str], new: str, now_ms: int
-    ) -> tuple[bool, str, str]:
-        """CAS of the status to ``new``, every parked attempt back to due, and the completion re-checked;
-        returns (done, status before, status after)."""
-        res = self._run(
-            "resume",
-            [keys.campaign(account_id, campaign_id), keys.campaign_parked(account_id, campaign_id), keys.DUE],
-            [",".join(allowed), new, now_ms],
-        )
-        return res[0] == "ok", str(res[1]), str(res[2])
-
-    def next_fired(self, account_id: str, campaign_id: str) -> bool:
-        return bool(self.r.hexists(keys.campaign(account_id, campaign_id), "next_fired"))
-
     def mark_next_fired(self, account_id: str, campaign_id: str, now_ms: int) -> bool:
         """True the first time only: the chained campaign starts once."""
         return bool(self.r.hsetnx(keys.campaign(account_id, campaign_id), "next_fired", now_ms))
@@ -355,6 +408,7 @@ class Store:
 
     # --- schedules ----------------------------------------------------------------------------------------
     def put_schedule(self, sched: CampaignSchedule) -> None:
+        """A schedule for a campaign already running (expansion of contacts added to its group)."""
         a, c = sched.account_id, sched.campaign_id
         with self.r.pipeline() as pipe:
             pipe.hset(
@@ -378,6 +432,29 @@ class Store:
             pipe.execute()
 
     # --- claims (scheduler) -------------------------------------------------------------------------------
+    def _claim(
+        self,
+        due: str,
+        leased: str,
+        members: Sequence[str],
+        hashes: Sequence[str],
+        upto_ms: int,
+        lease_until_ms: int,
+        field_change: tuple[str, str, str] = ("", "", ""),
+    ) -> list[str]:
+        """claim.lua: one claim per member however many schedulers race; sets field: expect -> new."""
+        if not members:
+            return []
+        return list(
+            self._run(
+                "claim",
+                Scope(),
+                [upto_ms, lease_until_ms, *field_change, *members],
+                given={"due": due, "leased": leased},
+                more=hashes,
+            )
+        )
+
     def claim_schedules(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
         """Due schedules: PENDING -> QUEUED, leased."""
         members = self.r.zrangebyscore(keys.SCHED_DUE, "-inf", now_ms, start=0, num=limit)
@@ -389,9 +466,7 @@ class Store:
             hashes,
             now_ms,
             lease_until_ms,
-            "status",
-            "PENDING",
-            "QUEUED",
+            ("status", ScheduleStatus.PENDING, ScheduleStatus.QUEUED),
         )
 
     def claim_attempts(self, upto_ms: int, lease_until_ms: int, limit: int) -> list[str]:
@@ -402,56 +477,30 @@ class Store:
         """Claim these attempts if they are still due by ``upto_ms`` (scheduled -> claimed, leased)."""
         hashes = [keys.attempt(*keys.parse_ref(m)) for m in refs]
         return self._claim(
-            keys.DUE, keys.LEASED, refs, hashes, upto_ms, lease_until_ms, "state", "scheduled", "claimed"
+            keys.DUE,
+            keys.LEASED,
+            refs,
+            hashes,
+            upto_ms,
+            lease_until_ms,
+            ("state", AttemptState.SCHEDULED, AttemptState.CLAIMED),
         )
 
-    def claim_events(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
-        """Simulated call outcomes that are due."""
-        members = self.r.zrangebyscore(keys.SIM_EVENTS, "-inf", now_ms, start=0, num=limit)
-        return self._claim(
-            keys.SIM_EVENTS, keys.SIM_EVENTS_LEASED, members, [], now_ms, lease_until_ms, "", "", ""
-        )
-
-    def _claim(
-        self,
-        due: str,
-        leased: str,
-        members: Sequence[str],
-        hashes: Sequence[str],
-        upto_ms: int,
-        lease_until_ms: int,
-        field: str,
-        expect: str,
-        new: str,
-    ) -> list[str]:
-        """claim.lua: one claim per member however many schedulers race; sets ``field`` expect -> new."""
-        if not members:
-            return []
-        return list(
-            self._run(
-                "claim", [due, leased, *hashes], [upto_ms, lease_until_ms, field, expect, new, *members]
-            )
-        )
-
-    def ack_event(self, sid: str) -> None:
-        self.r.zrem(keys.SIM_EVENTS_LEASED, sid)
+    def claim_checks(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
+        """Live calls due for a check with their provider (an outcome the simulator reached, a Twilio
+        call to poll, a call past its deadline): each handed out once, leased."""
+        members = self.r.zrangebyscore(keys.CHECKS, "-inf", now_ms, start=0, num=limit)
+        return self._claim(keys.CHECKS, keys.CHECKS_LEASED, members, [], now_ms, lease_until_ms)
 
     def release_expired(self, now_ms: int, limit: int = 1000) -> int:
         n = 0
         for leased, due in (
             (keys.LEASED, keys.DUE),
             (keys.SCHED_LEASED, keys.SCHED_DUE),
-            (keys.SIM_EVENTS_LEASED, keys.SIM_EVENTS),
+            (keys.CHECKS_LEASED, keys.CHECKS),
         ):
-            n += len(self._run("release", [leased, due], [now_ms, limit]))
+            n += len(self._run("release", Scope(), [now_ms, limit], given={"leased": leased, "due": due}))
         return n
-
-    def expired_live(self, now_ms: int, recheck_at_ms: int, limit: int) -> list[str]:
-        """Live calls past their deadline; each is pushed back to ``recheck_at_ms`` so it is handed out once."""
-        refs = self.r.zrangebyscore(keys.LIVE, "-inf", now_ms, start=0, num=limit)
-        if refs:
-            self.r.zadd(keys.LIVE, dict.fromkeys(refs, recheck_at_ms), xx=True)
-        return list(refs)
 
     def queued_messages(self, queue: str) -> int:
         return int(self.r.hlen(keys.dramatiq_messages(queue)))
@@ -468,27 +517,22 @@ class Store:
         now_ms: int,
     ) -> tuple[bool, str]:
         """Write one chunk of first attempts at ``cursor``; returns (applied, campaign status)."""
-        keys_ = [
-            keys.campaign(account_id, campaign_id),
-            keys.DUE,
-            keys.campaign_attempts(account_id, campaign_id),
-        ]
         args: list[Any] = [now_ms, cursor, new_cursor, "1" if last else "0"]
         for att in attempts:
-            keys_.append(keys.attempt(account_id, att.key))
             args += _attempt_args(account_id, att)
-        res = self._run("expand", keys_, args)
+        res = self._run(
+            "expand",
+            Scope(account_id, campaign_id),
+            args,
+            more=[keys.attempt(account_id, att.key) for att in attempts],
+        )
         return res[0] == "ok", str(res[1])
-
-    def expand_cursor(self, account_id: str, campaign_id: str) -> int:
-        return int(self.r.hget(keys.campaign(account_id, campaign_id), "expand_cursor") or 0)
 
     def get_attempt(self, account_id: str, key: str) -> CallAttempt | None:
         raw = self.r.hgetall(keys.attempt(account_id, key))
         if not raw:
             return None
-        clean = {k: v for k, v in raw.items() if v != ""}
-        return CallAttempt.model_validate(clean)
+        return CallAttempt.model_validate({k: v for k, v in raw.items() if v != ""})
 
     def campaign_attempts(self, account_id: str, campaign_id: str) -> list[CallAttempt]:
         akeys = self.r.zrange(keys.campaign_attempts(account_id, campaign_id), 0, -1)
@@ -498,6 +542,11 @@ class Store:
             rows = pipe.execute()
         return [CallAttempt.model_validate({k: v for k, v in r.items() if v != ""}) for r in rows if r]
 
+    def attempt_owner(self, account_id: str, sid: str) -> str | None:
+        """The attempt key a provider call was recorded on."""
+        found = self.r.hget(keys.sids(account_id), sid)
+        return str(found) if found else None
+
     def admit(
         self,
         att: CallAttempt,
@@ -506,71 +555,54 @@ class Store:
         stagger_ms: int,
         now_ms: int,
         max_wait_ms: int,
-        late_ms: int = 50,
+        late_ms: int,
+        from_number: str,
     ) -> tuple[str, int, str]:
         """Run admit.lua: (decision, ms, reason); see the script's header."""
         a = att.account_id
-        hour = keys.hour_start(now_ms)
+        hour = hour_start(now_ms)
         res = self._run(
             "admit",
-            [
-                keys.attempt(a, att.key),
-                keys.campaign(a, att.campaign_id),
-                keys.provider(a, provider),
-                keys.provider_state(a, provider),
-                keys.provider_quota(a, provider, hour),
-                keys.provider_quota_deferred(a, provider, hour + 3_600_000),
-                keys.account(a),
-                keys.LEASED,
-                keys.DUE,
-                keys.campaign_parked(a, att.campaign_id),
-                keys.provider_waiting(a, provider),
-                keys.account_waiting(a),
-                keys.WAITING_INDEX,
-            ],
+            _scope(att, provider, hour),
             [
                 now_ms,
                 keys.ref(a, att.key),
                 token,
                 stagger_ms,
-                hour + 3_600_000,
+                hour + HOUR_MS,
                 max_wait_ms,
                 late_ms,
                 json.dumps(["provider", a, provider]),
                 json.dumps(["account", a]),
+                from_number,
             ],
         )
         return str(res[0]), int(res[1]), str(res[2])
 
+    def still_dialing(self, att: CallAttempt, token: str) -> bool:
+        """The admission with this token is still this attempt's (no recovery took it back)."""
+        state, current = self.r.hmget(keys.attempt(att.account_id, att.key), "state", "dial_token")
+        return bool(state == AttemptState.DIALING and current == token)
+
     def defer(self, att: CallAttempt, provider: str, due_ms: int, reason: str, now_ms: int) -> bool:
-        a = att.account_id
         res = self._run(
-            "defer",
-            [keys.attempt(a, att.key), keys.LEASED, keys.DUE, keys.provider_waiting(a, provider)],
-            [keys.ref(a, att.key), due_ms, reason, now_ms],
+            "defer", _scope(att, provider), [keys.ref(att.account_id, att.key), due_ms, reason, now_ms]
         )
         return bool(res == "ok")
 
     def cancel_pending(
         self, account_id: str, campaign_id: str, provider: str, reason: str, now_ms: int
     ) -> str:
-        """End every not-yet-dialled attempt of a stopped/cancelled campaign; returns the campaign status."""
-        status = self.campaign_status(account_id, campaign_id)
+        """End every not-yet-dialled attempt of a stopped/cancelled/failed campaign; returns its status."""
+        status = self.campaign_state(account_id, campaign_id).status.value
         akeys = self.r.zrange(keys.campaign_attempts(account_id, campaign_id), 0, -1)
-        fixed = [
-            keys.campaign(account_id, campaign_id),
-            keys.DUE,
-            keys.campaign_parked(account_id, campaign_id),
-            keys.provider_waiting(account_id, provider),
-            keys.account_waiting(account_id),
-            keys.LEASED,
-        ]
         for start in range(0, max(len(akeys), 1), 500):  # at least once: the completion check runs
             chunk = akeys[start : start + 500]
             res = self._run(
                 "cancel_pending",
-                [*fixed, *(keys.attempt(account_id, k) for k in chunk)],
+                Scope(account_id, campaign_id, provider),
                 [now_ms, reason, *(keys.ref(account_id, k) for k in chunk)],
+                more=[keys.attempt(account_id, k) for k in chunk],
             )
             status = str(res[1])
         return status
@@ -580,36 +612,59 @@ class Store:
         return {k: json.loads(v) for k, v in self.r.hgetall(keys.WAITING_INDEX).items()}
 
     def wake(self, waiting_key: str, n: int, now_ms: int) -> int:
-        return int(self._run("wake", [waiting_key, keys.DUE, keys.WAITING_INDEX], [now_ms, n]))
+        return int(self._run("wake", Scope(), [now_ms, n], given={"waiting": waiting_key}))
 
     def record_dial(
-        self, att: CallAttempt, token: str, sid: str, status: str, deadline_ms: int, now_ms: int
+        self,
+        att: CallAttempt,
+        token: str,
+        sid: str,
+        status: str,
+        check_at_ms: int,
+        deadline_ms: int,
+        now_ms: int,
     ) -> bool:
-        a = att.account_id
+        """The dial is a live call (CAS on the token; a sid already recorded on another attempt is refused)."""
         res = self._run(
             "record_dial",
-            [keys.attempt(a, att.key), keys.campaign(a, att.campaign_id), keys.LIVE, keys.LEASED],
-            [keys.ref(a, att.key), token, sid, status, deadline_ms, now_ms],
+            _scope(att),
+            [
+                keys.ref(att.account_id, att.key),
+                token,
+                sid,
+                status,
+                check_at_ms,
+                deadline_ms,
+                now_ms,
+                att.key,
+            ],
         )
         return bool(res == "ok")
+
+    def recheck(self, att: CallAttempt, at_ms: int, sid: str, status: str) -> bool:
+        """Check the live call again at ``at_ms`` (keeping a progress state such as ringing)."""
+        res = self._run("recheck", _scope(att), [keys.ref(att.account_id, att.key), at_ms, sid, status])
+        return bool(res == "ok")
+
+    def mark_progress(self, att: CallAttempt, sid: str, status: str) -> bool:
+        """A progress callback (ringing, in-progress): shown in the attempt's state, never moving back."""
+        res = self._run("recheck", _scope(att), [keys.ref(att.account_id, att.key), "", sid, status])
+        return bool(res == "ok")
+
+    def ack_check(self, ref: str) -> None:
+        """A check about an attempt that is no longer live: drop it."""
+        with self.r.pipeline() as pipe:
+            pipe.zrem(keys.CHECKS_LEASED, ref)
+            pipe.zrem(keys.CHECKS, ref)
+            pipe.execute()
 
     def undo_admit(
         self, att: CallAttempt, provider: str, token: str, due_ms: int, reason: str, now_ms: int
     ) -> bool:
-        a = att.account_id
         res = self._run(
             "undo_admit",
-            [
-                keys.attempt(a, att.key),
-                keys.campaign(a, att.campaign_id),
-                keys.provider_state(a, provider),
-                keys.account(a),
-                keys.LEASED,
-                keys.DUE,
-                keys.provider_waiting(a, provider),
-                keys.account_waiting(a),
-            ],
-            [now_ms, keys.ref(a, att.key), token, due_ms, reason],
+            _scope(att, provider),
+            [now_ms, keys.ref(att.account_id, att.key), token, due_ms, reason],
         )
         return bool(res == "ok")
 
@@ -637,20 +692,7 @@ class Store:
         next_key = recall.key if recall else f"{att.key}-none"
         res = self._run(
             "finish",
-            [
-                keys.attempt(a, att.key),
-                keys.campaign(a, att.campaign_id),
-                keys.provider_state(a, provider),
-                keys.account(a),
-                keys.LIVE,
-                keys.LEASED,
-                keys.DUE,
-                keys.provider_waiting(a, provider),
-                keys.account_waiting(a),
-                keys.attempt(a, next_key),
-                keys.campaign_attempts(a, att.campaign_id),
-                keys.campaign_parked(a, att.campaign_id),
-            ],
+            _scope(att, provider),
             [
                 now_ms,
                 keys.ref(a, att.key),
@@ -667,29 +709,35 @@ class Store:
                 *(_attempt_args(a, recall) if recall else [keys.ref(a, next_key), 0, 0, "{}"]),
                 "1" if permanent else "0",
             ],
+            given={"next_attempt": keys.attempt(a, next_key)},
         )
         return res[0] == "ok", str(res[1])
 
     def ack_lease(self, account_id: str, key: str) -> None:
         self.r.zrem(keys.LEASED, keys.ref(account_id, key))
 
-    def forget_live(self, ref: str) -> None:
-        self.r.zrem(keys.LIVE, ref)
+    def count_failure(self, account_id: str, key: str) -> int:
+        """One more time the attempt's processing raised; returns how many times in all."""
+        return int(self.r.hincrby(keys.attempt(account_id, key), "failures", 1))
 
+    # --- groups ---------------------------------------------------------------------------------------------
     def create_group(self, account_id: str, group_id: str, name: str, now_ms: int) -> None:
         self.require_account(account_id)
         if not self.r.hsetnx(keys.GROUP_INDEX, group_id, account_id):
             raise Conflict(f"group {group_id} already exists")
-        self.r.hset(
-            keys.group(account_id, group_id),
-            mapping={
-                "id": group_id,
-                "account_id": account_id,
-                "name": name,
-                "created_at": now_ms,
-                "contacts_n": 0,
-            },
-        )
+        with self.r.pipeline() as pipe:
+            pipe.hset(
+                keys.group(account_id, group_id),
+                mapping={
+                    "id": group_id,
+                    "account_id": account_id,
+                    "name": name,
+                    "created_at": now_ms,
+                    "contacts_n": 0,
+                },
+            )
+            pipe.sadd(keys.account_groups(account_id), group_id)
+            pipe.execute()
 
     def group_account(self, group_id: str) -> str:
         account_id = self.r.hget(keys.GROUP_INDEX, group_id)
@@ -697,11 +745,17 @@ class Store:
             raise NotFound(f"group not found: {group_id}")
         return str(account_id)
 
+    def group_ids(self, account_id: str) -> list[str]:
+        return sorted(self.r.smembers(keys.account_groups(account_id)))
+
     def get_group(self, account_id: str, group_id: str) -> dict[str, str]:
         raw = self.r.hgetall(keys.group(account_id, group_id))
         if not raw:
             raise NotFound(f"group not found: {group_id}")
         return dict(raw)
+
+    def group_size(self, account_id: str, group_id: str) -> int:
+        return int(self.r.scard(keys.group_phones(account_id, group_id)))
 
     def group_contacts(self, account_id: str, group_id: str, start: int = 0, stop: int = -1) -> list[Contact]:
         rows = self.r.lrange(keys.group_contacts(account_id, group_id), start, stop)
@@ -722,7 +776,7 @@ class Store:
         when ``group_cursor`` (expected, after) did not match (another feed got there first)."""
         added: list[Contact] = []
         dups = bad = 0
-        chunks = [contacts[i : i + 1000] for i in range(0, len(contacts), 1000)] or [[]]
+        chunks = [contacts[i : i + CHUNK] for i in range(0, len(contacts), CHUNK)] or [[]]
         for n, chunk in enumerate(chunks):
             cursor_args = ["", ""]
             if group_cursor is not None and n == 0:  # one CAS for the whole feed, on its first chunk
@@ -731,7 +785,12 @@ class Store:
             for c in chunk:
                 rest = c.model_dump_json(exclude={"index", "intake", "intake_reason"})
                 args += [c.phone, "ok" if c.intake == "ok" else "invalid", json.dumps(c.intake_reason), rest]
-            res = self._run("append_contacts", [owner, contacts_key, phones_key], args)
+            res = self._run(
+                "append_contacts",
+                Scope(),
+                args,
+                given={"owner": owner, "contacts_list": contacts_key, "phones": phones_key},
+            )
             if str(res[3]) == "stale":
                 return None
             dups, bad = dups + int(res[1]), bad + int(res[2])
@@ -742,33 +801,24 @@ class Store:
     def is_dnc(self, account_id: str, phone: str) -> bool:
         return bool(self.r.sismember(keys.dnc(account_id), phone))
 
-    def _dnc_numbers(self, account_id: str, numbers: Sequence[str]) -> list[str]:
-        from dialer.phones import InvalidNumber, normalize
-
-        region = self.get_account(account_id).default_region
-        out = []
-        for n in numbers:
-            try:
-                out.append(normalize(n, region))
-            except InvalidNumber as exc:
-                raise InvalidRequest(f"number {n!r}: {exc}") from None
-        return out
-
     def dnc_add(self, account_id: str, numbers: Sequence[str]) -> list[str]:
-        normalised = self._dnc_numbers(account_id, numbers)
-        self.r.sadd(keys.dnc(account_id), *normalised)
-        return normalised
+        """Add numbers (E.164); returns those that were not listed yet."""
+        self.require_account(account_id)
+        with self.r.pipeline() as pipe:
+            for n in numbers:
+                pipe.sadd(keys.dnc(account_id), n)
+            added = pipe.execute()
+        return [n for n, was_new in zip(numbers, added, strict=True) if was_new]
 
     def dnc_remove(self, account_id: str, numbers: Sequence[str]) -> list[str]:
-        normalised = self._dnc_numbers(account_id, numbers)
-        self.r.srem(keys.dnc(account_id), *normalised)
-        return normalised
+        """Remove numbers (E.164); returns those that were listed."""
+        self.require_account(account_id)
+        with self.r.pipeline() as pipe:
+            for n in numbers:
+                pipe.srem(keys.dnc(account_id), n)
+            removed = pipe.execute()
+        return [n for n, was_there in zip(numbers, removed, strict=True) if was_there]
 
     def dnc_list(self, account_id: str) -> list[str]:
         self.require_account(account_id)
         return sorted(self.r.smembers(keys.dnc(account_id)))
-
-    # --- helpers for callers ---------------------------------------------------------------------------------
-    def require_account(self, account_id: str) -> None:
-        if not self.r.exists(keys.account(account_id)):
-            raise NotFound(f"account not found: {account_id}")

@@ -1,7 +1,9 @@
 """The simulator provider (DESIGN §7): no network, realistic timings, outcome by the number's last digit.
 
-It never sleeps to play a call: the outcome is an event due later (``SIM_EVENTS``), which the scheduler
-hands to the same outcome path as a Twilio status callback. Every dial is recorded at dial time.
+It never sleeps to play a call: its dial answers when the call will be over (``check_at_ms``), the engine
+checks the call then, and the outcome takes the same path as a Twilio status callback or poll. Every dial
+is recorded the moment the request reaches it (before any simulated latency, like a real provider that
+received a request whose answer is slow), so a lookup after a stalled or killed worker finds it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import uuid
 from typing import Any
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialer import keys
 from dialer.clock import Clock, to_iso
-from dialer.errors import ConnectionFailed
+from dialer.errors import ConnectionFailed, InvalidRequest
 from dialer.telephony.base import (
     CallStatus,
     DialRequest,
@@ -31,28 +33,24 @@ MACHINE = "machine_start"
 
 
 class SimOptions(BaseModel):
-    """Knobs of `provider add/update --sim KEY=VALUE`."""
+    """Knobs of `provider add/update --sim KEY=VALUE` (finite numbers only)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    ring_s: float = Field(default=1.0, ge=0, description="ringing before an answer or busy")
-    talk_min_s: float = Field(default=1.0, ge=0, description="shortest answered call")
-    talk_max_s: float = Field(default=2.0, ge=0, description="longest answered call")
-    no_answer_s: float = Field(default=2.0, ge=0, description="ringing before no-answer")
+    ring_s: float = Field(default=1.0, ge=0, le=3600, description="ringing before an answer or busy")
+    talk_min_s: float = Field(default=1.0, ge=0, le=3600, description="shortest answered call")
+    talk_max_s: float = Field(default=2.0, ge=0, le=3600, description="longest answered call")
+    no_answer_s: float = Field(default=2.0, ge=0, le=3600, description="ringing before no-answer")
     error_rate: float = Field(default=0.0, ge=0, le=1, description="share of dials refused with a 5xx")
     timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="share of dials placed whose HTTP answer is lost"
     )
-    latency_ms: float = Field(default=0.0, ge=0, description="delay of each dial request")
+    latency_ms: float = Field(default=0.0, ge=0, le=60_000, description="delay of each dial's answer")
     fail_test: bool = Field(default=False, description="the connection test fails")
 
 
 def parse_sim_options(pairs: list[str], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """``["ring_s=0.5", "fail_test=true"]`` -> validated options (raises InvalidRequest naming the key)."""
-    from pydantic import ValidationError
-
-    from dialer.errors import InvalidRequest
-
     values: dict[str, Any] = dict(base or {})
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -98,14 +96,13 @@ class SimulatorProvider(Provider):
         self.rng = rng or random.Random()
 
     def dial(self, req: DialRequest) -> DialResult:
-        if self.opts.latency_ms:
-            time.sleep(self.opts.latency_ms / 1000)
         if self.opts.error_rate and self.rng.random() < self.opts.error_rate:
+            if self.opts.latency_ms:
+                time.sleep(self.opts.latency_ms / 1000)
             raise RetryableDialError("simulated provider error (503)", code="503")
         now = self.clock.now_ms()
         sid = "SM" + uuid.uuid4().hex
         attempt = keys.parse_attempt_key(req.key)[2]
-        self._record(req, sid, now)
         if req.to.endswith("9"):
             self._store_call(req, sid, now, now, "failed", None, 0, "21211")
             raise PermanentDialError("invalid number", code="21211")
@@ -122,27 +119,13 @@ class SimulatorProvider(Provider):
         self._store_call(
             req, sid, now, ends, status, answered_by, duration, "31005" if status == "failed" else None
         )
+        if self.opts.latency_ms:  # the answer is slow; the call exists already
+            time.sleep(self.opts.latency_ms / 1000)
         if o.timeout_rate and self.rng.random() < o.timeout_rate:
             raise RetryableDialError(
                 "simulated timeout: the call was placed, its answer lost", code="timeout"
             )
-        return DialResult(sid=sid, status="queued")
-
-    def _record(self, req: DialRequest, sid: str, now: int) -> None:
-        row = json.dumps(
-            {
-                "key": req.key,
-                "campaign_id": req.campaign_id,
-                "number": req.to,
-                "from": req.from_,
-                "at": to_iso(now),
-                "sid": sid,
-            }
-        )
-        with self.r.pipeline() as pipe:
-            pipe.rpush(keys.SIM_DIALS, row)
-            pipe.rpush(keys.sim_campaign_dials(req.campaign_id), row)
-            pipe.execute()
+        return DialResult(sid=sid, status="queued", check_at_ms=ends)
 
     def _store_call(
         self,
@@ -155,6 +138,17 @@ class SimulatorProvider(Provider):
         duration: int,
         error_code: str | None,
     ) -> None:
+        """One pipeline: the call, its number's index (lookup) and the dial logs (`dialer simulator dials`)."""
+        row = json.dumps(
+            {
+                "key": req.key,
+                "campaign_id": req.campaign_id,
+                "number": req.to,
+                "from": req.from_,
+                "at": to_iso(started),
+                "sid": sid,
+            }
+        )
         with self.r.pipeline() as pipe:
             pipe.hset(
                 keys.sim_call(sid),
@@ -173,8 +167,8 @@ class SimulatorProvider(Provider):
                 },
             )
             pipe.zadd(keys.sim_number_calls(req.to), {sid: started})
-            if status != "failed" or error_code != "21211":
-                pipe.zadd(keys.SIM_EVENTS, {sid: ends})
+            pipe.rpush(keys.SIM_DIALS, row)
+            pipe.rpush(keys.sim_campaign_dials(req.campaign_id), row)
             pipe.execute()
 
     def fetch(self, sid: str) -> CallStatus | None:
@@ -194,7 +188,6 @@ class SimulatorProvider(Provider):
         key = keys.sim_call(sid)
         if self.r.exists(key) and int(self.r.hget(key, "ends_at") or 0) > now:
             self.r.hset(key, mapping={"ends_at": now, "status": "canceled", "duration_s": 0})
-            self.r.zadd(keys.SIM_EVENTS, {sid: now})
 
     def test_connection(self) -> None:
         if self.opts.fail_test:

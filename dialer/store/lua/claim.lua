@@ -1,6 +1,6 @@
 -- claim: moves members that are still due from a due zset into its leased zset (one claim per member,
 -- however many schedulers race: a member already moved is skipped).
--- KEYS[1] due zset   KEYS[2] leased zset   KEYS[3..] optional hash per member (same order as members)
+-- KEYS: due leased hash...
 -- ARGV[1] claim up to (ms)  ARGV[2] lease until (ms)  ARGV[3] hash field to set  ARGV[4] when it equals
 -- ARGV[5] the new value     ARGV[6..] members
 -- Returns the members claimed.
@@ -8,11 +8,11 @@ local upto = tonumber(ARGV[1])
 local claimed = {}
 for i = 6, #ARGV do
   local m = ARGV[i]
-  local s = redis.call('ZSCORE', KEYS[1], m)
+  local s = redis.call('ZSCORE', K.due, m)
   if s and tonumber(s) <= upto then
-    redis.call('ZREM', KEYS[1], m)
-    redis.call('ZADD', KEYS[2], ARGV[2], m)
-    local h = KEYS[i - 3]
+    redis.call('ZREM', K.due, m)
+    redis.call('ZADD', K.leased, ARGV[2], m)
+    local h = KEYS[NK + i - 5]
     if h and ARGV[3] ~= '' and redis.call('HGET', h, ARGV[3]) == ARGV[4] then
       redis.call('HSET', h, ARGV[3], ARGV[5])
     end

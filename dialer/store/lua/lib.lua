@@ -1,4 +1,5 @@
--- lib: helpers prepended to every script of the store (Redis 6.2 Lua has no modules).
+-- lib: helpers prepended to every script of the store (Redis 6.2 Lua has no modules), after the generated
+-- prelude (states, transitions, constants) and the script's own key table K (from its `-- KEYS:` line).
 -- Callers pass every key through KEYS and the time through ARGV (scripts never call TIME).
 
 -- A campaign's state for commands: its status, or 'deleted' once soft-deleted (kept for reports only).
@@ -13,15 +14,13 @@ end
 local function maybe_complete(campaign, now)
   local c = redis.call('HMGET', campaign, 'status', 'expanded', 'scheduled', 'dialing', 'end_handle')
   local status = c[1]
-  if (status == 'running' or status == 'stopping') and c[2] == '1'
-      and tonumber(c[3] or '0') <= 0 and tonumber(c[4] or '0') <= 0 and c[5] ~= 'continue' then
-    local final = 'completed'
-    if status == 'stopping' then final = 'stopped' end
-    redis.call('HSET', campaign, 'status', final, 'status_reason', '', 'updated_at', now)
-    return final
+  local idle = tonumber(c[3] or '0') <= 0 and tonumber(c[4] or '0') <= 0
+  if status == 'running' and idle and c[2] == '1' and c[5] ~= 'continue' then
+    redis.call('HSET', campaign, 'status', 'completed', 'status_reason', '', 'updated_at', now)
+    return 'completed'
   end
   -- stopping: over once nothing is live or still held by a worker (expansion may never have finished)
-  if status == 'stopping' and tonumber(c[3] or '0') <= 0 and tonumber(c[4] or '0') <= 0 then
+  if status == 'stopping' and idle then
     redis.call('HSET', campaign, 'status', 'stopped', 'status_reason', '', 'updated_at', now)
     return 'stopped'
   end
@@ -50,15 +49,29 @@ local function is_member(csv, value)
   return false
 end
 
--- Writes a new attempt (hash fields from JSON; JSON nulls skipped) and puts it in due and in the
--- campaign's attempts. Returns false when it already exists (a repeated run changes nothing).
+-- Writes a new attempt (one HSET of the fields of a JSON object; nulls skipped) and puts it in due and in
+-- the campaign's attempts. Returns false when it already exists (a repeated run changes nothing).
 local function write_attempt(h, due, attempts, ref, due_at, score, json)
   if redis.call('EXISTS', h) == 1 then return false end
   local fields = cjson.decode(json)
+  local args = {}
   for k, v in pairs(fields) do
-    if v ~= cjson.null then redis.call('HSET', h, k, tostring(v)) end
+    if v ~= cjson.null then
+      args[#args + 1] = k
+      args[#args + 1] = tostring(v)
+    end
   end
+  redis.call('HSET', h, unpack(args))
   redis.call('ZADD', due, due_at, ref)
   redis.call('ZADD', attempts, score, fields['key'])
   return true
+end
+
+-- Moves every attempt parked in the campaign (it was paused or not launched) back into due.
+local function release_parked(parked, due, now)
+  local refs = redis.call('ZRANGE', parked, 0, -1, 'WITHSCORES')
+  for i = 1, #refs, 2 do
+    redis.call('ZADD', due, math.max(now, tonumber(refs[i + 1])), refs[i])
+  end
+  redis.call('DEL', parked)
 end

@@ -1,0 +1,302 @@
+"""The one door to the engine. Built once per process from the settings (store, clock, one provider
+factory, the engine, a message sender on the same Redis); every caller — the CLI, the HTTP API, the
+``Dialer`` client, the ``submit_campaign`` actor — goes through it.
+
+``service.for_account(a)`` scopes every command to one account: a campaign, call, group or provider of
+another account is ``NotFound``, exactly like one that does not exist (tenancy lives here, not in the
+doors).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import phonenumbers
+
+from config import Settings, get_settings
+from dialer import groups, intake, lifecycle, views
+from dialer.broker import SUBMIT_CAMPAIGN, MessageSender, make_broker
+from dialer.clock import Clock, SystemClock
+from dialer.connection import connect, resolve_url
+from dialer.context import Core
+from dialer.engine import Engine
+from dialer.errors import InvalidRequest, NotFound
+from dialer.models import check_id
+from dialer.money import MAX_AMOUNT, UNITS_PER_CURRENCY, parse_money
+from dialer.phones import InvalidNumber, normalize
+from dialer.providers import ProviderFactory, ProviderSpec, build_config
+from dialer.states import CampaignStatus
+from dialer.store import Store
+from dialer.telephony.simulator import sim_dials
+
+DEFAULT_PROVIDER: dict[str, Any] = {
+    "from_numbers": []
+}  # ProviderConfig's own defaults fill the rest (DESIGN §8)
+
+
+class Service:
+    def __init__(self, core: Core, redis_url: str) -> None:
+        self.core = core
+        self.redis_url = redis_url
+        self.engine = Engine(core)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, redis_url: str | None = None, clock: Clock | None = None
+    ) -> Service:
+        """Connect (``redis_url``, else DIALER_REDIS_URL, else the embedded Redis of `dialer dev`)."""
+        settings = settings or get_settings()
+        url = redis_url or resolve_url(settings)
+        client = connect(url, settings)
+        clock = clock or SystemClock()
+        core = Core(Store(client), clock, ProviderFactory(client, clock), settings)
+        return cls(core, url)
+
+    @cached_property
+    def sender(self) -> MessageSender:
+        """Sends actor messages through this service's own Redis (not a process-wide broker)."""
+        return MessageSender(make_broker(self.redis_url, global_=False), self.core.settings.queue)
+
+    # --- scopes -------------------------------------------------------------------------------------------
+    def for_account(self, account_id: str) -> AccountService:
+        self.core.store.require_account(account_id)
+        return AccountService(self, account_id)
+
+    def for_campaign(self, campaign_id: str) -> AccountService:
+        """The account that owns a campaign (the CLI names campaigns, not accounts)."""
+        return AccountService(self, self.core.store.campaign_account(campaign_id))
+
+    def for_group(self, group_id: str) -> AccountService:
+        return AccountService(self, self.core.store.group_account(group_id))
+
+    def for_attempt(self, key: str) -> AccountService:
+        campaign_id, _ = lifecycle.attempt_campaign(key)
+        try:
+            return self.for_campaign(campaign_id)
+        except NotFound:
+            raise NotFound(f"attempt not found: {key}") from None
+
+    def authenticate(self, api_key: str) -> AccountService | None:
+        """The account of an API key (None when no account has it)."""
+        account_id = self.core.store.account_by_api_key(api_key) if api_key else None
+        return AccountService(self, account_id) if account_id else None
+
+    # --- operator commands (CLI; admin routes) -------------------------------------------------------------
+    def create_account(
+        self, account_id: str, balance: str = "0", name: str | None = None, region: str | None = None
+    ) -> dict[str, Any]:
+        """Create an account; its API key is shown here once (only its hash is stored)."""
+        check_id(account_id, "id")
+        units = parse_money(balance, "balance")
+        if units < 0:
+            raise InvalidRequest("balance: must not be negative")
+        region_code = check_region(region)
+        api_key = self.core.store.create_account(
+            account_id, name or account_id, units, region_code, self.core.now()
+        )
+        return {"id": account_id, "api_key": api_key}
+
+    def topup(self, account_id: str, amount: str) -> dict[str, Any]:
+        units = parse_money(amount, "amount")
+        if units <= 0:
+            raise InvalidRequest("amount: must be greater than 0")
+        balance = self.core.store.get_account(account_id).balance
+        if balance + units > MAX_AMOUNT:
+            limit = MAX_AMOUNT // UNITS_PER_CURRENCY
+            raise InvalidRequest(f"amount: the balance would exceed what the ledger holds ({limit})")
+        self.core.store.topup(account_id, units)
+        return views.account_view(self.core, account_id)
+
+    def rotate_key(self, account_id: str) -> dict[str, Any]:
+        """A new API key for the account (shown once); the old one stops working at once."""
+        self.core.store.require_account(account_id)
+        return {"id": account_id, "api_key": self.core.store.rotate_api_key(account_id)}
+
+    def list_campaigns(
+        self, status: str | None = None, limit: int = 50, page_token: str | None = None
+    ) -> dict[str, Any]:
+        """Every account's campaigns (operators)."""
+        return views.list_view(self.core, None, check_status(status), limit, page_token)
+
+    def simulator_dials(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
+        return sim_dials(self.core.store.r, campaign_id)
+
+    def enqueue_campaign(self, account_id: str, campaign: dict[str, Any], start: bool = True) -> str:
+        """Send the ``submit_campaign`` message (fire and forget); returns the message id."""
+        return self.sender.send(SUBMIT_CAMPAIGN, account_id, campaign, start)
+
+
+def check_region(region: str | None) -> str | None:
+    """A region for numbers written without ``+`` (ISO 3166 code phonenumbers knows, e.g. ES)."""
+    if region is None:
+        return None
+    code = region.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidRequest(f"region: not a region code phonenumbers knows: {region!r} (e.g. ES, GB, US)")
+    return code
+
+
+def check_status(status: str | None) -> str | None:
+    if status is not None and status not in {s.value for s in CampaignStatus}:
+        raise InvalidRequest(f"status: not a campaign state: {status!r}")
+    return status
+
+
+class AccountService:
+    """Every command of one account; ids of other accounts' things are not found."""
+
+    def __init__(self, service: Service, account_id: str) -> None:
+        self.service = service
+        self.core = service.core
+        self.account_id = account_id
+
+    # --- ownership ---------------------------------------------------------------------------------------
+    def _campaign(self, campaign_id: str) -> str:
+        try:
+            owner = self.core.store.campaign_account(campaign_id)
+        except NotFound:
+            owner = None
+        if owner != self.account_id:
+            raise NotFound(f"campaign not found: {campaign_id}")
+        return campaign_id
+
+    def _group(self, group_id: str) -> str:
+        try:
+            owner = self.core.store.group_account(group_id)
+        except NotFound:
+            owner = None
+        if owner != self.account_id:
+            raise NotFound(f"group not found: {group_id}")
+        return group_id
+
+    # --- account ---------------------------------------------------------------------------------------------
+    def account(self) -> dict[str, Any]:
+        return views.account_view(self.core, self.account_id)
+
+    # --- campaigns -----------------------------------------------------------------------------------------
+    def submit(self, campaign: Any, start: bool = False) -> dict[str, Any]:
+        """Validate and store a campaign (draft); with ``start`` run the start checks and start it."""
+        return intake.submit(self.core, self.account_id, campaign, start)
+
+    def start(self, campaign_id: str) -> dict[str, Any]:
+        return lifecycle.start(self.core, self.account_id, self._campaign(campaign_id))
+
+    def pause(self, campaign_id: str) -> dict[str, Any]:
+        return lifecycle.pause(self.core, self.account_id, self._campaign(campaign_id))
+
+    def resume(self, campaign_id: str) -> dict[str, Any]:
+        return lifecycle.resume(self.core, self.account_id, self._campaign(campaign_id))
+
+    def stop(self, campaign_id: str) -> dict[str, Any]:
+        return lifecycle.stop(self.core, self.account_id, self._campaign(campaign_id))
+
+    def cancel(self, campaign_id: str) -> dict[str, Any]:
+        return lifecycle.cancel(self.core, self.account_id, self._campaign(campaign_id))
+
+    def delete(self, campaign_id: str) -> dict[str, Any]:
+        return lifecycle.delete(self.core, self.account_id, self._campaign(campaign_id))
+
+    def re_execute(self, campaign_id: str) -> dict[str, Any]:
+        return lifecycle.re_execute(self.core, self.account_id, self._campaign(campaign_id))
+
+    def update(
+        self, campaign_id: str, name: str | None = None, launch_at: int | None = None
+    ) -> dict[str, Any]:
+        if name is None and launch_at is None:
+            raise InvalidRequest("nothing to update: give a name and/or a launch time")
+        return lifecycle.update(self.core, self.account_id, self._campaign(campaign_id), name, launch_at)
+
+    def redial(self, key: str) -> dict[str, Any]:
+        campaign_id, _ = lifecycle.attempt_campaign(key)
+        try:
+            self._campaign(campaign_id)
+        except NotFound:
+            raise NotFound(f"attempt not found: {key}") from None
+        return lifecycle.redial(self.core, self.account_id, key)
+
+    def campaign(self, campaign_id: str) -> dict[str, Any]:
+        return views.campaign_view(self.core, self.account_id, self._campaign(campaign_id))
+
+    def calls(self, campaign_id: str) -> list[dict[str, Any]]:
+        return views.calls_view(self.core, self.account_id, self._campaign(campaign_id))
+
+    def campaigns(
+        self, status: str | None = None, limit: int = 50, page_token: str | None = None
+    ) -> dict[str, Any]:
+        return views.list_view(self.core, self.account_id, check_status(status), limit, page_token)
+
+    # --- providers -----------------------------------------------------------------------------------------
+    def add_provider(self, name: str, spec: ProviderSpec) -> dict[str, Any]:
+        """Add (or replace) a provider; unset options take the defaults of DESIGN §8."""
+        check_id(name, "name")
+        base = {"account_id": self.account_id, "name": name, **DEFAULT_PROVIDER}
+        self.core.store.put_provider(build_config(base, spec))
+        return self.provider(name)
+
+    def update_provider(self, name: str, spec: ProviderSpec) -> dict[str, Any]:
+        current = self.core.store.get_provider(self.account_id, name)
+        if spec.kind and spec.kind != current.kind:
+            raise InvalidRequest(f"kind: a provider's kind cannot change ({current.kind}); add a new one")
+        self.core.store.put_provider(build_config(current.model_dump(), spec))
+        return self.provider(name)
+
+    def provider(self, name: str) -> dict[str, Any]:
+        return views.provider_view(self.core, self.account_id, name)
+
+    def providers(self) -> list[dict[str, Any]]:
+        return [self.provider(n) for n in self.core.store.provider_names(self.account_id)]
+
+    def test_provider(self, name: str) -> dict[str, Any]:
+        """The connection test of the start checks."""
+        lifecycle.test_connection(self.core, self.core.store.get_provider(self.account_id, name))
+        return {"success": "Connection OK"}
+
+    # --- groups ---------------------------------------------------------------------------------------------
+    def create_group(self, name: str, group_id: str | None = None) -> dict[str, Any]:
+        gid = groups.create(self.core, self.account_id, name, group_id)
+        return views.group_view(self.core, self.account_id, gid)
+
+    def group(self, group_id: str, with_contacts: bool = False) -> dict[str, Any]:
+        return views.group_view(self.core, self.account_id, self._group(group_id), with_contacts)
+
+    def groups(self) -> list[dict[str, Any]]:
+        return [
+            views.group_view(self.core, self.account_id, g)
+            for g in self.core.store.group_ids(self.account_id)
+        ]
+
+    def import_contacts(self, group_id: str, rows: list[tuple[str, Any]]) -> dict[str, Any]:
+        """All or nothing: bad rows are named (by line or index) and nothing is imported."""
+        return groups.import_rows(self.core, self.account_id, self._group(group_id), rows)
+
+    # --- do-not-call -----------------------------------------------------------------------------------------
+    def _dnc_numbers(self, numbers: list[str]) -> list[str]:
+        if not numbers:
+            raise InvalidRequest("numbers: give at least one number")
+        region = self.core.store.get_account(self.account_id).default_region
+        out = []
+        for n in numbers:
+            try:
+                out.append(normalize(n, region))
+            except InvalidNumber as exc:
+                raise InvalidRequest(f"number {n!r}: {exc}") from None
+        return out
+
+    def dnc_add(self, numbers: list[str]) -> dict[str, Any]:
+        normalised = self._dnc_numbers(numbers)
+        self.core.store.dnc_add(self.account_id, normalised)
+        return {"account": self.account_id, "added": normalised}
+
+    def dnc_remove(self, numbers: list[str]) -> dict[str, Any]:
+        """Removes the listed ones; ``not_listed`` names those that were not on the list."""
+        normalised = self._dnc_numbers(numbers)
+        removed = self.core.store.dnc_remove(self.account_id, normalised)
+        return {
+            "account": self.account_id,
+            "removed": removed,
+            "not_listed": [n for n in normalised if n not in removed],
+        }
+
+    def dnc_list(self) -> list[str]:
+        return self.core.store.dnc_list(self.account_id)
