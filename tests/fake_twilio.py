@@ -307,7 +307,9 @@ class FakeTwilio:
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", 0), _Handler, self)
         self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="fake-twilio-http", daemon=True),
+            threading.Thread(
+                target=self._server.serve_forever, args=(0.05,), name="fake-twilio-http", daemon=True
+            ),
             threading.Thread(target=self._play, name="fake-twilio-calls", daemon=True),
             threading.Thread(target=self._deliver, name="fake-twilio-callbacks", daemon=True),
         ]
@@ -917,7 +919,9 @@ class CallbackSink:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="callback-sink", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="callback-sink", daemon=True
+        )
 
     @property
     def url(self) -> str:
