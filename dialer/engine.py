@@ -49,7 +49,7 @@ UNKNOWN_ZONE_RETRY_MS = 3_600_000
 POLL_MIN_MS = 2_000  # a live call without a provider hint is polled after 2 s, then less often
 POLL_MAX_MS = 60_000
 OVERDUE_RECHECK_MS = 10_000  # a call still live past its deadline: hung up, checked again after this
-FAILURE_BACKOFF_MS = 5_000
+FAILURE_BACKOFF_MS = 2_000
 INTERNAL_ERROR = "internal_error"
 
 
@@ -202,6 +202,7 @@ class Engine:
                 store.defer(att, provider.name, opening, "calling_hours", now)
                 bound.info("attempt_deferred", reason="calling_hours", due_at=opening)
                 return "defer"
+        client = self._provider_client(provider)  # before admission: a broken provider admits nothing
         token = uuid.uuid4().hex
         caller = from_number(provider.from_numbers, att.phone)
         decision, slot, reason, admitted_mono = self._admit(att, campaign, provider, token, caller)
@@ -222,7 +223,7 @@ class Engine:
                 "from_number": caller,
             }
         )
-        return self._dial(att, contact, campaign, provider, token, admitted_mono)
+        return self._dial(att, contact, campaign, provider, client, token, admitted_mono)
 
     def _admit(
         self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str, caller: str
@@ -267,6 +268,7 @@ class Engine:
         contact: Contact,
         campaign: Campaign,
         provider: ProviderConfig,
+        client: Provider,
         token: str,
         admitted_mono: float,
     ) -> str:
@@ -292,7 +294,6 @@ class Engine:
             time_limit_s=provider.max_call_seconds,
             status_callback=self._callback_url(ref),
         )
-        client = self._provider_client(provider)
         # the stall guard: the admission must still be ours and young, right before the dial is sent
         # (a worker stopped longer than its lease finds recovery took it back, and never dials)
         if not store.still_dialing(att, token) or time.monotonic() - admitted_mono > self.stall_bound_s():

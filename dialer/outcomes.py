@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from dialer.money import call_cost
 from dialer.recall import next_recall_due
 
 MACHINE_ANSWERS = frozenset(
@@ -51,6 +52,4 @@ def decide(
 
 
 def call_duration_cost(duration_s: int, price_per_minute: int, state: str) -> int:
-    from dialer.money import call_cost
-
     return call_cost(duration_s, price_per_minute) if state == "completed" else 0
