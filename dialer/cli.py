@@ -283,50 +283,48 @@ def _spec(opts: dict[str, Any]) -> ProviderSpec:
     return parse_spec({k: v for k, v in fields.items() if v is not None})
 
 
-@provider_app.command("add")
-def provider_add(
-    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
-    name: Annotated[str, typer.Argument(metavar="NAME")],
-    kind: Annotated[str, typer.Option(help="simulator | twilio")] = "simulator",
-    from_: FromOpt = [],  # noqa: B006
-    hourly_quota: QuotaOpt = None,
-    cps: CpsOpt = None,
-    max_concurrent: ConcOpt = None,
-    price_per_minute: PriceOpt = None,
-    max_call_seconds: MaxSecOpt = None,
-    account_sid: SidOpt = None,
-    auth_token: TokenOpt = None,
-    auth_token_env: TokenEnvOpt = None,
-    api_base: ApiBaseOpt = None,
-    sim: SimOpt = [],  # noqa: B006
-    as_json: JsonOpt = False,
-) -> None:
-    """Add (or replace) a provider of an account."""
-    scope = ctx.service.for_account(account_id)
-    emit(scope.add_provider(name, _spec(dict(locals()))), as_json)
+KindOpt = Annotated[
+    str | None, typer.Option(help="simulator | twilio (default simulator; fixed once added).")
+]
+EnableOpt = Annotated[bool | None, typer.Option("--enable/--disable", help="Take calls or not.")]
 
 
-@provider_app.command("update")
-def provider_update(
-    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
-    name: Annotated[str, typer.Argument(metavar="NAME")],
-    enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="Take calls or not.")] = None,
-    from_: FromOpt = [],  # noqa: B006
-    hourly_quota: QuotaOpt = None,
-    cps: CpsOpt = None,
-    max_concurrent: ConcOpt = None,
-    price_per_minute: PriceOpt = None,
-    max_call_seconds: MaxSecOpt = None,
-    account_sid: SidOpt = None,
-    auth_token: TokenOpt = None,
-    auth_token_env: TokenEnvOpt = None,
-    api_base: ApiBaseOpt = None,
-    sim: SimOpt = [],  # noqa: B006
-    as_json: JsonOpt = False,
-) -> None:
-    """Change a provider's limits, caller ids, credentials or simulator options; enable or disable it."""
-    scope = ctx.service.for_account(account_id)
-    emit(scope.update_provider(name, _spec(dict(locals()))), as_json)
+def _provider_command(update: bool) -> Any:
+    """`provider add` and `provider update` take the same options (one ProviderSpec); add starts from the
+    defaults, update from the stored configuration."""
+
+    def run(
+        account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+        name: Annotated[str, typer.Argument(metavar="NAME")],
+        kind: KindOpt = None,
+        enabled: EnableOpt = None,
+        from_: FromOpt = [],  # noqa: B006
+        hourly_quota: QuotaOpt = None,
+        cps: CpsOpt = None,
+        max_concurrent: ConcOpt = None,
+        price_per_minute: PriceOpt = None,
+        max_call_seconds: MaxSecOpt = None,
+        account_sid: SidOpt = None,
+        auth_token: TokenOpt = None,
+        auth_token_env: TokenEnvOpt = None,
+        api_base: ApiBaseOpt = None,
+        sim: SimOpt = [],  # noqa: B006
+        as_json: JsonOpt = False,
+    ) -> None:
+        scope = ctx.service.for_account(account_id)
+        spec = _spec(dict(locals()))
+        emit((scope.update_provider if update else scope.add_provider)(name, spec), as_json)
+
+    run.__doc__ = (
+        "Change a provider's limits, caller ids, credentials or simulator options; enable or disable it."
+        if update
+        else "Add (or replace) a provider of an account."
+    )
+    return run
+
+
+provider_app.command("add")(_provider_command(update=False))
+provider_app.command("update")(_provider_command(update=True))
 
 
 @provider_app.command("show")

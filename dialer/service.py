@@ -285,13 +285,13 @@ class AccountService:
 
     def dnc_add(self, numbers: list[str]) -> dict[str, Any]:
         normalised = self._dnc_numbers(numbers)
-        self.core.store.dnc_add(self.account_id, normalised)
+        self.core.store.dnc_change(self.account_id, normalised, add=True)
         return {"account": self.account_id, "added": normalised}
 
     def dnc_remove(self, numbers: list[str]) -> dict[str, Any]:
         """Removes the listed ones; ``not_listed`` names those that were not on the list."""
         normalised = self._dnc_numbers(numbers)
-        removed = self.core.store.dnc_remove(self.account_id, normalised)
+        removed = self.core.store.dnc_change(self.account_id, normalised, add=False)
         return {
             "account": self.account_id,
             "removed": removed,

@@ -458,16 +458,9 @@ class Store:
     def claim_schedules(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
         """Due schedules: PENDING -> QUEUED, leased."""
         members = self.r.zrangebyscore(keys.SCHED_DUE, "-inf", now_ms, start=0, num=limit)
+        change = ("status", ScheduleStatus.PENDING, ScheduleStatus.QUEUED)
         hashes = [keys.schedule(*keys.parse_ref(m)) for m in members]
-        return self._claim(
-            keys.SCHED_DUE,
-            keys.SCHED_LEASED,
-            members,
-            hashes,
-            now_ms,
-            lease_until_ms,
-            ("status", ScheduleStatus.PENDING, ScheduleStatus.QUEUED),
-        )
+        return self._claim(keys.SCHED_DUE, keys.SCHED_LEASED, members, hashes, now_ms, lease_until_ms, change)
 
     def claim_attempts(self, upto_ms: int, lease_until_ms: int, limit: int) -> list[str]:
         members = self.r.zrangebyscore(keys.DUE, "-inf", upto_ms, start=0, num=limit)
@@ -475,16 +468,9 @@ class Store:
 
     def claim_refs(self, refs: Sequence[str], upto_ms: int, lease_until_ms: int) -> list[str]:
         """Claim these attempts if they are still due by ``upto_ms`` (scheduled -> claimed, leased)."""
+        change = ("state", AttemptState.SCHEDULED, AttemptState.CLAIMED)
         hashes = [keys.attempt(*keys.parse_ref(m)) for m in refs]
-        return self._claim(
-            keys.DUE,
-            keys.LEASED,
-            refs,
-            hashes,
-            upto_ms,
-            lease_until_ms,
-            ("state", AttemptState.SCHEDULED, AttemptState.CLAIMED),
-        )
+        return self._claim(keys.DUE, keys.LEASED, refs, hashes, upto_ms, lease_until_ms, change)
 
     def claim_checks(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
         """Live calls due for a check with their provider (an outcome the simulator reached, a Twilio
@@ -801,23 +787,15 @@ class Store:
     def is_dnc(self, account_id: str, phone: str) -> bool:
         return bool(self.r.sismember(keys.dnc(account_id), phone))
 
-    def dnc_add(self, account_id: str, numbers: Sequence[str]) -> list[str]:
-        """Add numbers (E.164); returns those that were not listed yet."""
+    def dnc_change(self, account_id: str, numbers: Sequence[str], add: bool) -> list[str]:
+        """Add (or remove) numbers (E.164); returns those that changed (were new, or were listed)."""
         self.require_account(account_id)
+        key = keys.dnc(account_id)
         with self.r.pipeline() as pipe:
             for n in numbers:
-                pipe.sadd(keys.dnc(account_id), n)
-            added = pipe.execute()
-        return [n for n, was_new in zip(numbers, added, strict=True) if was_new]
-
-    def dnc_remove(self, account_id: str, numbers: Sequence[str]) -> list[str]:
-        """Remove numbers (E.164); returns those that were listed."""
-        self.require_account(account_id)
-        with self.r.pipeline() as pipe:
-            for n in numbers:
-                pipe.srem(keys.dnc(account_id), n)
-            removed = pipe.execute()
-        return [n for n, was_there in zip(numbers, removed, strict=True) if was_there]
+                (pipe.sadd if add else pipe.srem)(key, n)
+            changed = pipe.execute()
+        return [n for n, did in zip(numbers, changed, strict=True) if did]
 
     def dnc_list(self, account_id: str) -> list[str]:
         self.require_account(account_id)
