@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import add_sim_provider, calls, session_service, show, uid, wait_for
+from conftest import add_sim_provider, calls, session_service, show, submit, uid, wait_for
 
 from dialer import groups, keys, lifecycle
 from dialer.clock import SystemClock
@@ -20,10 +20,6 @@ core = svc.core
 
 clock = SystemClock()
 TERMINAL = ("completed", "stopped", "cancelled", "failed")
-
-
-def new_campaign(store: Any, account: str, body: dict[str, Any], start: bool = True) -> str:
-    return str(svc.for_account(account).submit(body, start=start)["campaign_id"])
 
 
 def wait_status(
@@ -53,7 +49,7 @@ def test_re_execute_dials_only_the_retryable_contacts_and_redial_dials_one(
         "busy": "+34600000206",
         "machine": "+34600000205",
     }
-    cid = new_campaign(store, account, {"contacts": [{"phone": p} for p in numbers.values()], "say": "hi"})
+    cid = submit(svc, account, {"contacts": [{"phone": p} for p in numbers.values()], "say": "hi"})
     wait_status(store, account, cid)
     first = show(svc, account, cid)["counters"]
     assert (first["delivered"], first["failed"], first["skipped"]) == (1, 4, 1)
@@ -77,7 +73,7 @@ def test_re_execute_dials_only_the_retryable_contacts_and_redial_dials_one(
 
 def test_re_execute_with_nothing_to_retry_is_refused(store: Any, account: str, stack: Any) -> None:
     add_sim_provider(store, account)
-    cid = new_campaign(store, account, {"contacts": [{"phone": "+34600000300"}], "say": "hi"})
+    cid = submit(svc, account, {"contacts": [{"phone": "+34600000300"}], "say": "hi"})
     wait_status(store, account, cid)
     with pytest.raises(DialerError, match="All contacts have already been processed"):
         lifecycle.re_execute(core, account, cid)
@@ -86,19 +82,17 @@ def test_re_execute_with_nothing_to_retry_is_refused(store: Any, account: str, s
 
 def test_a_chained_campaign_starts_when_the_first_completes(store: Any, account: str, stack: Any) -> None:
     add_sim_provider(store, account)
-    second = new_campaign(
-        store, account, {"contacts": [{"phone": "+34600000401"}], "say": "then"}, start=False
-    )
-    first = new_campaign(
-        store, account, {"contacts": [{"phone": "+34600000400"}], "say": "first", "next_campaign_id": second}
+    second = submit(svc, account, {"contacts": [{"phone": "+34600000401"}], "say": "then"}, start=False)
+    first = submit(
+        svc, account, {"contacts": [{"phone": "+34600000400"}], "say": "first", "next_campaign_id": second}
     )
     assert show(svc, account, second)["status"] == "draft"
     wait_status(store, account, first)
     wait_status(store, account, second)
     assert [d["number"] for d in sim_dials(store.r, second)] == ["+34600000401"]
     with pytest.raises(InvalidRequest, match="next_campaign_id: campaign not found"):
-        new_campaign(
-            store, account, {"contacts": [{"phone": "+34600000402"}], "say": "x", "next_campaign_id": "nope"}
+        submit(
+            svc, account, {"contacts": [{"phone": "+34600000402"}], "say": "x", "next_campaign_id": "nope"}
         )
 
 
@@ -138,8 +132,8 @@ def test_campaign_on_a_group_with_continue_dials_contacts_added_later(
         "custom_fields": {"lead_id": "L1"},
     }
 
-    cid = new_campaign(
-        store,
+    cid = submit(
+        svc,
         account,
         {"group_id": gid, "end_handle": "continue", "say": "Hola {{first_name}} ({{custom_fields.lead_id}})"},
     )
@@ -179,25 +173,23 @@ def test_whatsapp_style_params_must_match_the_template_variables(store: Any, acc
     with pytest.raises(
         InvalidRequest, match=r"contacts\.1\.params: each client must have params for all template"
     ):
-        new_campaign(store, account, body, start=False)
+        submit(svc, account, body, start=False)
     body["contacts"][1]["params"] = ["A2", "Tuesday"]
-    assert new_campaign(store, account, body, start=False)
+    assert submit(svc, account, body, start=False)
 
 
 def test_unknown_group_and_mixed_sources_are_refused(store: Any, account: str) -> None:
     with pytest.raises(InvalidRequest, match="group_id: group not found: nope"):
-        new_campaign(store, account, {"group_id": "nope", "say": "x"}, start=False)
+        submit(svc, account, {"group_id": "nope", "say": "x"}, start=False)
     with pytest.raises(InvalidRequest, match="either contacts or a group_id"):
-        new_campaign(store, account, {"group_id": "g", "contacts": [{"phone": "+34600000800"}], "say": "x"})
+        submit(svc, account, {"group_id": "g", "contacts": [{"phone": "+34600000800"}], "say": "x"})
     with pytest.raises(InvalidRequest, match="end_handle: continue needs a group_id"):
-        new_campaign(
-            store, account, {"contacts": [{"phone": "+34600000800"}], "say": "x", "end_handle": "continue"}
-        )
+        submit(svc, account, {"contacts": [{"phone": "+34600000800"}], "say": "x", "end_handle": "continue"})
     other = uid("oth")
     store.create_account(other, "O", 0, None, clock.now_ms())
     gid = groups.create(core, other, "theirs")
     with pytest.raises(InvalidRequest, match="group not found"):
-        new_campaign(store, account, {"group_id": gid, "say": "x"}, start=False)
+        submit(svc, account, {"group_id": gid, "say": "x"}, start=False)
 
 
 def test_unreadable_files_give_a_clear_error(store: Any, account: str, tmp_path: Path) -> None:
@@ -218,6 +210,6 @@ def test_unreadable_files_give_a_clear_error(store: Any, account: str, tmp_path:
 
 def test_a_param_placeholder_with_a_default_needs_no_params(store: Any, account: str) -> None:
     add_sim_provider(store, account)
-    assert new_campaign(
-        store, account, {"say": "Hi {{1|there}}", "contacts": [{"phone": "+34600000995"}]}, start=False
+    assert submit(
+        svc, account, {"say": "Hi {{1|there}}", "contacts": [{"phone": "+34600000995"}]}, start=False
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import add_sim_provider, session_service, show, wait_for
+from conftest import add_sim_provider, session_service, show, submit, wait_for
 
 from dialer import lifecycle
 from dialer.clock import SystemClock
@@ -25,10 +25,6 @@ def contacts(n: int, seed: int) -> list[dict[str, str]]:
     return [{"phone": f"+346{seed:02d}{i:05d}{i % 4}"} for i in range(n)]
 
 
-def new_campaign(store: Any, account: str, body: dict[str, Any], start: bool = True) -> str:
-    return str(svc.for_account(account).submit(body, start=start)["campaign_id"])
-
-
 def status(store: Any, account: str, cid: str) -> str:
     return str(show(svc, account, cid)["status"])
 
@@ -43,7 +39,7 @@ def test_pause_stops_new_dials_and_resume_finishes_without_dialling_anyone_twice
     """Pause a 50-contact campaign mid-way: no dial is admitted after the pause is acknowledged; resume
     dials the rest, each contact once."""
     add_sim_provider(store, account, calls_per_second=10)
-    cid = new_campaign(store, account, {"contacts": contacts(50, 1), "say": "hi", "stagger_seconds": 0.1})
+    cid = submit(svc, account, {"contacts": contacts(50, 1), "say": "hi", "stagger_seconds": 0.1})
     wait_for(lambda: len(sim_dials(store.r, cid)) >= 10, timeout=30, what="10 dials")
     lifecycle.pause(core, account, cid)
     acked = clock.now_ms()
@@ -67,7 +63,7 @@ def test_pause_stops_new_dials_and_resume_finishes_without_dialling_anyone_twice
 
 def test_stop_lets_live_calls_finish_then_stopped(store: Any, account: str, stack: Any) -> None:
     add_sim_provider(store, account, calls_per_second=5, sim={"talk_min_s": 1.0, "talk_max_s": 1.0})
-    cid = new_campaign(store, account, {"contacts": contacts(30, 2), "say": "hi"})
+    cid = submit(svc, account, {"contacts": contacts(30, 2), "say": "hi"})
     wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] > 0, timeout=30, what="a live call")
     res = lifecycle.stop(core, account, cid)
     assert res["status"] in ("stopping", "stopped")
@@ -89,9 +85,7 @@ def test_stop_lets_live_calls_finish_then_stopped(store: Any, account: str, stac
 
 def test_pause_before_launch_then_resume_goes_back_to_scheduled(store: Any, account: str) -> None:
     add_sim_provider(store, account)
-    cid = new_campaign(
-        store, account, {"contacts": contacts(2, 3), "say": "hi", "launch_at": "2999-01-01T00:00:00Z"}
-    )
+    cid = submit(svc, account, {"contacts": contacts(2, 3), "say": "hi", "launch_at": "2999-01-01T00:00:00Z"})
     assert status(store, account, cid) == "scheduled"
     assert lifecycle.pause(core, account, cid)["status"] == "paused"
     assert svc.for_account(account).start(cid)["status"] == "scheduled"
@@ -104,9 +98,7 @@ def test_a_refused_transition_names_the_state_and_changes_nothing(
     store: Any, account: str, command: str
 ) -> None:
     add_sim_provider(store, account)
-    cid = new_campaign(
-        store, account, {"contacts": contacts(1, 4), "say": "hi", "launch_at": "2999-01-01T00:00:00Z"}
-    )
+    cid = submit(svc, account, {"contacts": contacts(1, 4), "say": "hi", "launch_at": "2999-01-01T00:00:00Z"})
     lifecycle.cancel(core, account, cid)
     before = show(svc, account, cid)
     with pytest.raises(InvalidState, match=r"Campaign is not running \(current state: cancelled\)"):

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import add_sim_provider, calls, session_service, show, uid, wait_for
+from conftest import add_sim_provider, calls, session_service, show, submit, uid, wait_for
 
 from dialer import keys, lifecycle
 from dialer.clock import SystemClock
@@ -27,10 +27,6 @@ def new_account(store: Any, balance: str) -> str:
     account = uid("lim")
     store.create_account(account, "Limits", parse_money(balance), "ES", clock.now_ms())
     return account
-
-
-def start(store: Any, account: str, body: dict[str, Any]) -> str:
-    return str(svc.for_account(account).submit(body, start=True)["campaign_id"])
 
 
 def ms(iso: str) -> int:
@@ -56,7 +52,7 @@ def test_balance_for_exactly_seven_calls_places_seven_then_pauses_and_resumes_af
         max_call_seconds=60,
         price_per_minute=parse_money("0.02"),
     )
-    cid = start(store, account, {"contacts": answering(20, 1), "say": "hi", "stagger_seconds": 0.01})
+    cid = submit(svc, account, {"contacts": answering(20, 1), "say": "hi", "stagger_seconds": 0.01})
     view = wait_for(
         lambda: (v := show(svc, account, cid))["status"] == "paused" and v["counters"]["dialing"] == 0 and v,
         timeout=60,
@@ -91,7 +87,7 @@ def test_resume_is_refused_while_the_balance_still_cannot_cover_a_call(store: An
     account = new_account(store, "0.00")
     add_sim_provider(store, account)
     with pytest.raises(Exception, match="Insufficient balance"):
-        start(store, account, {"contacts": answering(1, 2), "say": "hi"})
+        submit(svc, account, {"contacts": answering(1, 2), "say": "hi"})
 
 
 def test_hourly_quota_places_five_and_defers_seven_to_the_next_hour(store: Any) -> None:
@@ -99,7 +95,7 @@ def test_hourly_quota_places_five_and_defers_seven_to_the_next_hour(store: Any) 
     account = new_account(store, "100")
     add_sim_provider(store, account, calls_per_second=50, hourly_quota=5)
     hour_start, next_hour = window(clock.now_ms())
-    cid = start(store, account, {"contacts": answering(12, 3), "say": "hi", "stagger_seconds": 0.01})
+    cid = submit(svc, account, {"contacts": answering(12, 3), "say": "hi", "stagger_seconds": 0.01})
     wait_for(
         lambda: (
             all(r["reason"] == "quota" or r["placed_at"] for r in calls(svc, account, cid))
@@ -130,7 +126,7 @@ def test_calls_per_second_is_never_exceeded_and_the_rate_is_kept(store: Any) -> 
     account = new_account(store, "100")
     add_sim_provider(store, account, calls_per_second=2, max_concurrent=50)
     cids = [
-        start(store, account, {"contacts": answering(21, 10 + k), "say": "hi", "stagger_seconds": 0.05})
+        submit(svc, account, {"contacts": answering(21, 10 + k), "say": "hi", "stagger_seconds": 0.05})
         for k in range(2)
     ]
     for cid in cids:
@@ -160,7 +156,7 @@ def test_no_more_than_max_concurrent_calls_are_live_at_once(store: Any) -> None:
         max_concurrent=2,
         sim={"ring_s": 0.3, "talk_min_s": 1.0, "talk_max_s": 1.0},
     )
-    cid = start(store, account, {"contacts": answering(8, 20), "say": "hi", "stagger_seconds": 0.01})
+    cid = submit(svc, account, {"contacts": answering(8, 20), "say": "hi", "stagger_seconds": 0.01})
     wait_for(lambda: show(svc, account, cid)["status"] == "completed", timeout=60, what="completion")
     spans = []
     for d in sim_dials(store.r, cid):
@@ -213,7 +209,7 @@ def test_a_contact_at_night_is_deferred_to_its_morning_and_a_dnc_contact_is_skip
         "say": "hi",
         "calling_hours": {"start": "09:00", "end": "20:00", "weekdays": [1, 2, 3, 4, 5, 6, 7]},
     }
-    cid = start(store, account, body)
+    cid = submit(svc, account, body)
     wait_for(
         lambda: (
             show(svc, account, cid)["counters"]["delivered"] == 1
@@ -244,7 +240,7 @@ def test_a_contact_at_night_is_deferred_to_its_morning_and_a_dnc_contact_is_skip
 def test_a_provider_disabled_mid_campaign_stops_it_with_a_reason(store: Any) -> None:
     account = new_account(store, "100")
     cfg = add_sim_provider(store, account, calls_per_second=1)
-    cid = start(store, account, {"contacts": answering(6, 30), "say": "hi"})
+    cid = submit(svc, account, {"contacts": answering(6, 30), "say": "hi"})
     wait_for(lambda: sim_dials(store.r, cid), timeout=20, what="a first dial")
     store.put_provider(cfg.model_copy(update={"enabled": False}))
     view = wait_for(

@@ -31,17 +31,13 @@ def continue_campaign_on_a_group(store: Any, account: str, first_phone: str) -> 
     return gid, str(svc.for_account(account).submit(body)["campaign_id"])
 
 
-def new_campaign(store: Any, account: str, body: dict[str, Any]) -> str:
-    return str(svc.for_account(account).submit(body, start=True)["campaign_id"])
-
-
 def test_a_skipped_waiter_passes_the_free_slot_on(store: Any, account: str, stack: Any) -> None:
     """max_concurrent 1: A is live, B (DNC) and C wait for the slot. When A ends, B is woken and skipped;
     C must still be dialled and the campaign complete."""
     add_sim_provider(store, account, max_concurrent=1, sim={"talk_min_s": 0.5, "talk_max_s": 0.5})
     svc.for_account(account).dnc_add(["+34600000902"])
-    cid = new_campaign(
-        store,
+    cid = submit(
+        svc,
         account,
         {
             "contacts": [{"phone": p} for p in ("+34600000901", "+34600000902", "+34600000903")],
@@ -57,8 +53,8 @@ def test_a_cancelled_campaigns_waiter_does_not_strand_another_campaigns(
     store: Any, account: str, stack: Any
 ) -> None:
     add_sim_provider(store, account, max_concurrent=1, sim={"talk_min_s": 1.0, "talk_max_s": 1.0})
-    x = new_campaign(
-        store,
+    x = submit(
+        svc,
         account,
         {
             "contacts": [{"phone": "+34600000911"}, {"phone": "+34600000912"}],
@@ -66,7 +62,7 @@ def test_a_cancelled_campaigns_waiter_does_not_strand_another_campaigns(
             "stagger_seconds": 0.01,
         },
     )
-    y = new_campaign(store, account, {"contacts": [{"phone": "+34600000913"}], "say": "y"})
+    y = submit(svc, account, {"contacts": [{"phone": "+34600000913"}], "say": "y"})
     wait_for(lambda: show(svc, account, x)["counters"]["dialing"] == 1, timeout=20, what="x live")
     lifecycle.cancel(core, account, x)
     wait_for(lambda: show(svc, account, y)["status"] == "completed", timeout=30, what="y to complete")
@@ -77,7 +73,7 @@ def test_resume_after_the_last_call_ended_while_paused_completes(
     store: Any, account: str, stack: Any
 ) -> None:
     add_sim_provider(store, account, sim={"talk_min_s": 1.0, "talk_max_s": 1.0})
-    cid = new_campaign(store, account, {"contacts": [{"phone": "+34600000921"}], "say": "hi"})
+    cid = submit(svc, account, {"contacts": [{"phone": "+34600000921"}], "say": "hi"})
     wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call")
     lifecycle.pause(core, account, cid)
     wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 0, timeout=20, what="call end")
@@ -92,8 +88,8 @@ def test_stop_ends_attempts_due_later_at_once_and_makes_no_recall(
     """Stop while one call rings and two more are due a minute later: the two end canceled now, and the
     ringing no-answer does not get a recall."""
     add_sim_provider(store, account, sim={"no_answer_s": 1.5})
-    cid = new_campaign(
-        store,
+    cid = submit(
+        svc,
         account,
         {
             "contacts": [{"phone": f"+3460000093{i}"} for i in (7, 8, 9)],
@@ -173,8 +169,8 @@ def test_resume_that_completes_reports_it_and_starts_the_next_campaign(
             start=False,
         )["campaign_id"]
     )
-    cid = new_campaign(
-        store, account, {"contacts": [{"phone": "+34600000960"}], "say": "hi", "next_campaign_id": nxt}
+    cid = submit(
+        svc, account, {"contacts": [{"phone": "+34600000960"}], "say": "hi", "next_campaign_id": nxt}
     )
     wait_for(lambda: show(svc, account, cid)["counters"]["dialing"] == 1, timeout=20, what="live call")
     lifecycle.pause(core, account, cid)
@@ -308,8 +304,8 @@ def test_a_feed_lost_to_a_crash_is_taken_by_the_next_and_racing_feeds_add_each_c
 
 def test_stop_before_any_attempt_exists_is_stopped_at_once(store: Any, account: str) -> None:
     add_sim_provider(store, account)
-    cid = new_campaign(
-        store,
+    cid = submit(
+        svc,
         account,
         {"contacts": [{"phone": "+34600001100"}], "say": "x", "launch_at": "2999-01-01T00:00:00Z"},
     )

@@ -16,10 +16,6 @@ core = svc.core
 TERMINAL = {"completed", "stopped", "cancelled", "failed"}
 
 
-def run(store: Any, client: Any, account: str, body: dict[str, Any], start: bool = True) -> str:
-    return submit(svc, account, body, start)
-
-
 def wait_done(store: Any, account: str, cid: str, timeout: float = 60) -> dict[str, Any]:
     return wait_for(
         lambda: (v := show(svc, account, cid))["status"] in TERMINAL and v,
@@ -39,7 +35,7 @@ def test_recall_policy_gives_exact_attempts_per_outcome(
         "say": "Hello {{first_name|there}}",
         "recall": "[0.05, 0.1]",
     }
-    cid = run(store, client, account, body)
+    cid = submit(svc, account, body)
     view = wait_done(store, account, cid)
     assert view["status"] == "completed"
     rows = calls(svc, account, cid)
@@ -66,13 +62,12 @@ def test_future_launch_is_not_dialled_before_its_time(
     """A campaign with launch_at in the future is not dialled before it; one without is dialled at once."""
     add_sim_provider(store, account)
     launch = datetime.now(UTC) + timedelta(seconds=3)
-    later = run(
-        store,
-        client,
+    later = submit(
+        svc,
         account,
         {"contacts": [{"phone": "+34600000011"}], "say": "hi", "launch_at": launch.isoformat()},
     )
-    now_cid = run(store, client, account, {"contacts": [{"phone": "+34600000021"}], "say": "hi"})
+    now_cid = submit(svc, account, {"contacts": [{"phone": "+34600000021"}], "say": "hi"})
     wait_for(lambda: sim_dials(client, now_cid), timeout=5, what="the immediate campaign to dial")
     assert sim_dials(client, later) == []
     wait_done(store, account, later)
@@ -86,7 +81,7 @@ def test_consecutive_first_calls_are_at_least_the_stagger_apart(
     """The provider could take 20 calls a second, but the campaign asks for 0.4 s between first calls."""
     add_sim_provider(store, account, calls_per_second=20)
     body = {"contacts": [{"phone": f"+346{i:07d}1"} for i in range(8)], "say": "hi", "stagger_seconds": 0.4}
-    cid = run(store, client, account, body)
+    cid = submit(svc, account, body)
     wait_done(store, account, cid)
     placed = sorted(datetime.fromisoformat(r["placed_at"]) for r in calls(svc, account, cid))
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(placed)]
@@ -102,7 +97,7 @@ def test_default_stagger_follows_the_provider_calls_per_second(
 ) -> None:
     add_sim_provider(store, account, calls_per_second=4)
     body = {"contacts": [{"phone": f"+346{i:07d}2"} for i in range(5)], "say": "hi"}
-    cid = run(store, client, account, body)
+    cid = submit(svc, account, body)
     wait_done(store, account, cid)
     placed = sorted(datetime.fromisoformat(r["placed_at"]) for r in calls(svc, account, cid))
     assert min((b - a).total_seconds() for a, b in itertools.pairwise(placed)) >= 0.25
