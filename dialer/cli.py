@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from rich.table import Table
 from config import get_settings
 from config.logging import configure_logging
 from dialer import groups
-from dialer.clock import from_datetime
+from dialer.clock import parse_instant
 from dialer.devstack import DevStack, live_url_file
 from dialer.errors import DialerError, InvalidRequest, NotFound, RedisUnavailable
 from dialer.providers import ProviderSpec, parse_spec
@@ -425,11 +424,9 @@ def campaign_update(
     when = None
     if launch_at is not None:
         try:
-            when = from_datetime(datetime.fromisoformat(launch_at.replace("Z", "+00:00")))
-        except ValueError:
-            raise InvalidRequest(f"--launch-at: not an ISO-8601 time: {launch_at!r}") from None
-    if name is None and when is None:
-        raise InvalidRequest("nothing to update: give --name and/or --launch-at")
+            when = parse_instant(launch_at)
+        except ValueError as exc:
+            raise InvalidRequest(f"--launch-at: {exc}") from None
     emit(ctx.service.for_campaign(campaign_id).update(campaign_id, name, when), as_json)
 
 

@@ -36,9 +36,14 @@ def resolve_url(settings: Settings | None = None) -> str:
 def connect(url: str | None = None, settings: Settings | None = None) -> redis.Redis:
     """A client with str responses; raises RedisUnavailable (exit 3) when nothing answers."""
     url = url or resolve_url(settings)
-    client = redis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30
-    )
+    try:
+        client = redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30
+        )
+    except ValueError as exc:
+        raise RedisUnavailable(
+            f"{url!r} is not a Redis URL ({exc}); use redis://HOST:PORT[/DB] or rediss://...; {HINT}"
+        ) from None
     try:
         client.ping()
     except redis.RedisError as exc:

@@ -15,7 +15,7 @@ import structlog
 
 from config import Settings
 from dialer.connection import url_file
-from dialer.embedded import EmbeddedRedis, write_url_file
+from dialer.embedded import EmbeddedRedis, die_with_parent, write_url_file
 
 log = structlog.get_logger("dialer.dev")
 
@@ -100,7 +100,9 @@ class DevStack:
             f = open(var / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
             self._files.append(f)
             out = f
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, preexec_fn=die_with_parent()
+        )
         self.children.append((name, proc))
         log.info("process_started", process=name, pid=proc.pid)
 

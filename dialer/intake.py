@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialer.clock import from_datetime, to_iso
+from dialer.clock import to_iso
 from dialer.context import Core
 from dialer.errors import InvalidRequest, NotFound
 from dialer.lifecycle import start, start_checks
@@ -133,7 +133,7 @@ def submit(core: Core, account_id: str, data: Any, start_now: bool = False) -> d
         account_id=account_id,
         name=req.name or f"campaign {to_iso(now)}",
         provider=resolve_provider(core, account_id, req.provider),
-        launch_at=from_datetime(req.launch_at) if req.launch_at else None,
+        launch_at=req.launch_at,
         created_at=now,
         **req.model_dump(exclude={"name", "provider", "contacts", "launch_at"}),
     )

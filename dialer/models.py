@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from dialer.clock import parse_instant
 from dialer.errors import InvalidRequest
 from dialer.keys import attempt_key
 from dialer.recall import parse_recall
 from dialer.states import DELETED, AttemptState, CampaignStatus, ScheduleStatus
+from dialer.templates import check_template
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 NO_PHONE = "Each contact must have a non-empty phone field"
@@ -26,15 +28,21 @@ def check_id(value: str, field: str) -> str:
 
 
 class Strict(BaseModel):
-    """Unknown fields are refused: a typo such as ``recal`` must not drop a retry policy."""
+    """Unknown fields are refused: a typo such as ``recal`` must not drop a retry policy. Numbers are
+    finite (``Infinity`` and ``NaN``, which Python's JSON reader takes, are refused)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+
+Text = Annotated[str, Field(max_length=1000)]
+#: a number of seconds where a number is meant: "5" and true are refused, not read as 5 and 1
+Seconds = Annotated[float, Field(strict=True, gt=0, le=3600)]
 
 
 class CallingHours(Strict):
     start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field(default="20:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
-    weekdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
+    weekdays: list[StrictInt] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
 
     @model_validator(mode="after")
     def _not_empty(self) -> CallingHours:
@@ -63,25 +71,25 @@ def _check_zone(v: str | None) -> str | None:
 class ContactIn(Strict):
     """A contact as submitted (seed 003 fields plus ``params`` of the WhatsApp-style seed 001)."""
 
-    phone: str = Field(default="", validate_default=True)
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    company: str | None = None
-    job_title: str | None = None
-    address: str | None = None
-    city: str | None = None
-    state: str | None = None
-    country: str | None = None
-    postal_code: str | None = None
-    timezone: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    utm_term: str | None = None
-    utm_content: str | None = None
+    phone: str = Field(default="", validate_default=True, max_length=64)
+    first_name: Text | None = None
+    last_name: Text | None = None
+    email: Text | None = None
+    company: Text | None = None
+    job_title: Text | None = None
+    address: Text | None = None
+    city: Text | None = None
+    state: Text | None = None
+    country: Text | None = None
+    postal_code: Text | None = None
+    timezone: Text | None = None
+    utm_source: Text | None = None
+    utm_medium: Text | None = None
+    utm_campaign: Text | None = None
+    utm_term: Text | None = None
+    utm_content: Text | None = None
     custom_fields: dict[str, Any] = Field(default_factory=dict)
-    params: list[str] = Field(default_factory=list)
+    params: list[Text] = Field(default_factory=list, max_length=100)
 
     @field_validator("phone", mode="before")
     @classmethod
@@ -99,21 +107,21 @@ class CampaignSettings(BaseModel):
     """The fields a campaign is submitted with and keeps (DESIGN §8): the one list of them."""
 
     name: str | None = Field(default=None, max_length=200)
-    provider: str | None = None
-    group_id: str | None = None
+    provider: str | None = Field(default=None, max_length=64)
+    group_id: str | None = Field(default=None, max_length=64)
     recall: list[float] = Field(default_factory=list)
-    say: str | None = None
-    audio: str | None = None
-    xml: str | None = None
-    language: str | None = None
-    voice: str | None = None
-    stagger_seconds: float | None = Field(default=None, gt=0, le=3600)
+    say: str | None = Field(default=None, max_length=10_000)
+    audio: str | None = Field(default=None, max_length=2_000)
+    xml: str | None = Field(default=None, max_length=100_000)
+    language: str | None = Field(default=None, max_length=32)
+    voice: str | None = Field(default=None, max_length=64)
+    stagger_seconds: Seconds | None = None
     calling_hours: CallingHours | None = None
-    timezone: str | None = None
-    recall_on_machine: bool = True
+    timezone: str | None = Field(default=None, max_length=64)
+    recall_on_machine: StrictBool = True
     end_handle: Literal["stop", "continue"] = "stop"
-    next_campaign_id: str | None = None
-    playbook_id: str | None = None
+    next_campaign_id: str | None = Field(default=None, max_length=64)
+    playbook_id: str | None = Field(default=None, max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)
 
 
@@ -123,7 +131,36 @@ class CampaignRequest(CampaignSettings, Strict):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     contacts: list[ContactIn] | None = None
-    launch_at: datetime | None = None
+    launch_at: int | None = None  # ms: given as an ISO-8601 string (UTC when it has no offset)
+
+    @field_validator("launch_at", mode="before")
+    @classmethod
+    def _launch_at(cls, v: Any) -> int | None:
+        if v is None:
+            return None
+        try:
+            return parse_instant(v)
+        except ValueError as exc:
+            raise PydanticCustomError("launch_at", str(exc)) from None
+
+    @field_validator("audio")
+    @classmethod
+    def _audio(cls, v: str | None) -> str | None:
+        if v is not None:
+            url = urlparse(v)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise PydanticCustomError("audio", "must be an http(s) URL of the audio to play")
+        return v
+
+    @field_validator("say")
+    @classmethod
+    def _say(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                check_template(v)
+            except ValueError as exc:
+                raise PydanticCustomError("say", str(exc)) from None
+        return v
 
     @field_validator("recall", mode="before")
     @classmethod
@@ -150,6 +187,10 @@ class CampaignRequest(CampaignSettings, Strict):
             )
         if not (self.say or self.audio or self.xml):
             raise PydanticCustomError("message", "say: a message is required (say, audio or xml)")
+        if self.xml and (self.say or self.audio):
+            raise PydanticCustomError(
+                "message", "xml: give either xml (the whole TwiML) or say/audio, not both"
+            )
         return self
 
 
@@ -315,6 +356,7 @@ class CallAttempt(BaseModel):
     price_per_minute: int | None = None  # the provider's price when the dial was admitted
     failures: int = 0  # times its processing raised (the poison limit ends it)
     deadline_ms: int | None = None  # a live call must be over by then
+    hours_zone: str | None = None  # the zone whose calling hours decided (a campaign timezone, UTC, ...)
 
     def following(self, due_at: int, first_at: int, extra: bool = False) -> CallAttempt:
         """Attempt n+1 of the same contact (a recall, or with ``extra`` a re-execute/redial)."""

@@ -18,6 +18,18 @@ class MissingValue(ValueError):
         self.placeholder = placeholder
 
 
+def check_template(text: str) -> None:
+    """Every ``{{`` opens a well-formed placeholder: an unclosed ``{{first_name`` or a stray ``}}`` would
+    otherwise be spoken as is. Raises ValueError naming the spot."""
+    rest = PLACEHOLDER.sub("", text)
+    for mark in ("{{", "}}"):
+        at = rest.find(mark)
+        if at >= 0:
+            raise ValueError(
+                f"malformed placeholder near {rest[max(0, at - 10) : at + 20]!r} (write {{{{name}}}})"
+            )
+
+
 def placeholders(text: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER.finditer(text)]
 

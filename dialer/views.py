@@ -87,6 +87,7 @@ def attempt_row(att: CallAttempt) -> dict[str, Any]:
         "answered_by": att.answered_by,
         "duration_s": att.duration_s,
         "cost": format_money(att.cost),
+        "hours_zone": att.hours_zone,
     }
 
 

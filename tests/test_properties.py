@@ -8,10 +8,11 @@ import math
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer.hours import next_opening
+from dialer.hours import NeverOpens, next_opening, next_opening_in_all, zone_chain
 from dialer.models import CallingHours
 from dialer.money import call_cost
 from dialer.pace import HOUR_MS, deferral_due
@@ -71,7 +72,7 @@ def test_next_calling_hours_opening_is_open_and_the_earliest(
     now_ms: int, window_: tuple[str, str], weekdays: set[int], zone: str
 ) -> None:
     hours = CallingHours(start=window_[0], end=window_[1], weekdays=sorted(weekdays))
-    opening = next_opening(now_ms, hours, [zone])
+    opening = next_opening_in_all(now_ms, hours, [zone])
     now = datetime.fromtimestamp(now_ms / 1000, UTC)
     at = datetime.fromtimestamp(opening / 1000, UTC)
     assert opening >= now_ms
@@ -85,7 +86,7 @@ def test_next_calling_hours_opening_is_open_and_the_earliest(
 def test_an_opening_inside_a_dst_gap_rolls_forward_to_the_end_of_the_gap() -> None:
     """Madrid skips 02:00-03:00 on 2026-03-29: a 02:30 opening is at 03:00 local (01:00 UTC)."""
     saturday_noon = round(datetime(2026, 3, 28, 12, tzinfo=UTC).timestamp() * 1000)
-    opening = next_opening(
+    opening = next_opening_in_all(
         saturday_noon, CallingHours(start="02:30", end="04:00", weekdays=[7]), ["Europe/Madrid"]
     )
     assert datetime.fromtimestamp(opening / 1000, UTC) == datetime(2026, 3, 29, 1, tzinfo=UTC)
@@ -94,10 +95,33 @@ def test_an_opening_inside_a_dst_gap_rolls_forward_to_the_end_of_the_gap() -> No
 def test_a_contact_must_be_inside_the_window_in_every_zone_of_its_number() -> None:
     """+34 6.. may be Madrid or the Canaries: 09:00 must have come in both (09:00 UTC in November)."""
     monday_7utc = round(datetime(2026, 11, 23, 7, tzinfo=UTC).timestamp() * 1000)
-    opening = next_opening(
+    opening = next_opening_in_all(
         monday_7utc, CallingHours(start="09:00", end="20:00"), ["Atlantic/Canary", "Europe/Madrid"]
     )
     assert datetime.fromtimestamp(opening / 1000, UTC) == datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+def test_a_window_that_never_holds_in_all_the_numbers_zones_falls_to_the_campaign_zone_then_utc() -> None:
+    """20:00-21:00 never holds in Madrid and the Canaries at once (they are an hour apart): the campaign's
+    zone decides when it has one, UTC otherwise — the contact is called in a real window, and the zone
+    that decided is reported."""
+    monday_7utc = round(datetime(2026, 11, 23, 7, tzinfo=UTC).timestamp() * 1000)
+    hours = CallingHours(start="20:00", end="21:00")
+    with pytest.raises(NeverOpens):
+        next_opening_in_all(monday_7utc, hours, ["Atlantic/Canary", "Europe/Madrid"])
+    at, zone = next_opening(monday_7utc, hours, zone_chain(None, "+34600123451", "Europe/Madrid"))
+    assert zone == "Europe/Madrid (campaign timezone)"
+    assert datetime.fromtimestamp(at / 1000, UTC) == datetime(2026, 11, 23, 19, tzinfo=UTC)
+    at, zone = next_opening(monday_7utc, hours, zone_chain(None, "+34600123451", None))
+    assert zone == "UTC (no zone for the number)"
+    assert datetime.fromtimestamp(at / 1000, UTC) == datetime(2026, 11, 23, 20, tzinfo=UTC)
+    at, zone = next_opening(monday_7utc, hours, zone_chain("Asia/Tokyo", "+34600123451", "Europe/Madrid"))
+    assert zone == "Asia/Tokyo (contact)"
+
+
+def test_a_chain_with_no_zone_where_the_window_opens_says_so() -> None:
+    with pytest.raises(NeverOpens):
+        next_opening(0, CallingHours(start="09:00", end="10:00"), [])
 
 
 @given(st.integers(min_value=0, max_value=10 * 86_400), st.integers(min_value=0, max_value=10_000_000))

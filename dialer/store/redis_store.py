@@ -543,6 +543,7 @@ class Store:
         max_wait_ms: int,
         late_ms: int,
         from_number: str,
+        hours_zone: str | None = None,
     ) -> tuple[str, int, str]:
         """Run admit.lua: (decision, ms, reason); see the script's header."""
         a = att.account_id
@@ -561,6 +562,7 @@ class Store:
                 json.dumps(["provider", a, provider]),
                 json.dumps(["account", a]),
                 from_number,
+                hours_zone or "",
             ],
         )
         return str(res[0]), int(res[1]), str(res[2])
@@ -570,10 +572,18 @@ class Store:
         state, current = self.r.hmget(keys.attempt(att.account_id, att.key), "state", "dial_token")
         return bool(state == AttemptState.DIALING and current == token)
 
-    def defer(self, att: CallAttempt, provider: str, due_ms: int, reason: str, now_ms: int) -> bool:
-        res = self._run(
-            "defer", _scope(att, provider), [keys.ref(att.account_id, att.key), due_ms, reason, now_ms]
-        )
+    def defer(
+        self,
+        att: CallAttempt,
+        provider: str,
+        due_ms: int,
+        reason: str,
+        now_ms: int,
+        hours_zone: str | None = None,
+    ) -> bool:
+        """Back to due at ``due_ms`` with a reason (and the zone whose calling hours decided, if they did)."""
+        args = [keys.ref(att.account_id, att.key), due_ms, reason, now_ms, hours_zone or ""]
+        res = self._run("defer", _scope(att, provider), args)
         return bool(res == "ok")
 
     def cancel_pending(

@@ -7,6 +7,7 @@
 -- ARGV[5] next hour start (ms)  ARGV[6] most an actor may wait for its slot (ms)
 -- ARGV[7] how late (ms) an attempt may arrive and still keep its booked slot
 -- ARGV[8] / ARGV[9] index entries of the provider / account waiting set  ARGV[10] the caller id it dials from
+-- ARGV[11] the zone whose calling hours allowed the dial ('' = no calling hours)
 -- Returns {decision, ms, reason}:
 --   admit  slot   marked dialing: quota counted, live slot taken, money reserved, pace slot granted
 --   defer  due    back in due at `due` (reason pace | quota)
@@ -127,6 +128,7 @@ redis.call('HINCRBY', K.account, 'reserved', reserve)
 redis.call('HSET', K.attempt, 'state', 'dialing', 'reason', '', 'dial_token', ARGV[3], 'placed_at', slot,
   'dialing_at', now, 'reserved', reserve, 'live', '1', 'price_per_minute', p[6] or '0', 'from_number', ARGV[10])
 redis.call('HDEL', K.attempt, 'slot_ms')
+if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', K.attempt, 'hours_zone', ARGV[11]) end
 if not att[4] or att[4] == '' then redis.call('HSET', K.attempt, 'first_at', slot) end
 redis.call('HINCRBY', K.campaign, 'scheduled', -1)
 redis.call('HINCRBY', K.campaign, 'dialing', 1)
