@@ -29,7 +29,20 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=60.0, gt=0, description="How long a claimed attempt/schedule is leased.")
     dial_timeout_s: float = Field(default=15.0, gt=0, description="HTTP timeout of one provider dial.")
     public_url: str | None = Field(default=None, description="Public base URL for Twilio status callbacks.")
-    http_port: int = Field(default=8000, ge=0, description="Port of the web process (0 = any free port).")
+    http_port: int = Field(
+        default=8000, ge=0, le=65535, description="Port of the web process (0 = any free port)."
+    )
+    http_host: str = Field(
+        default="127.0.0.1", description="Address the web process listens on (0.0.0.0: all)."
+    )
+    web_workers: int = Field(
+        default=2, ge=1, le=64, description="uvicorn worker processes of `python -m dialer.web`."
+    )
+    admin_token: str | None = Field(
+        default=None, description="Bearer token of the admin routes (accounts, top-ups, keys); unset = none."
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest HTTP request body.")
+    max_contacts: int = Field(default=100_000, ge=1, description="Most contacts in one campaign or import.")
     queue: str = Field(default="dialer", description="Dramatiq queue name of the actors.")
     poison_limit: int = Field(
         default=3, ge=1, description="Times an attempt's processing may raise before it ends failed."

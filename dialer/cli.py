@@ -104,6 +104,7 @@ def dev(
         with DevStack(settings, processes=processes, threads=threads) as stack:
             err.print(
                 f"[green]dialer dev[/green]: Redis {stack.url} (also in {settings.var_dir}/redis.url); "
+                f"HTTP API {stack.web_url} (also in {settings.var_dir}/web.url, docs at {stack.web_url}/docs); "
                 "worker and scheduler running. Ctrl-C stops."
             )
             while not stop["now"]:
@@ -146,10 +147,13 @@ def demo(timeout: Annotated[float, typer.Option(help="Give up after this many se
             err.print(f"using the running dev stack at {running}")
             url = running
         else:
-            stack = DevStack(settings, log_to_files=True).__enter__()
+            # the demo takes any free port for its web process unless DIALER_HTTP_PORT says which
+            port = None if "DIALER_HTTP_PORT" in os.environ else 0
+            stack = DevStack(settings, log_to_files=True, web_port=port).__enter__()
             url = stack.url
             err.print(
-                f"started Redis ({url}), a worker and the scheduler; their logs are in {settings.var_dir}/"
+                f"started Redis ({url}), a worker, the scheduler and the HTTP API ({stack.web_url}); "
+                f"their logs are in {settings.var_dir}/"
             )
         svc = Service.from_settings(settings, redis_url=url)
         account_id = "demo"

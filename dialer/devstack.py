@@ -1,4 +1,5 @@
-"""`dialer dev` / `dialer demo`: the embedded Redis, a worker and the scheduler as one process tree."""
+"""`dialer dev` / `dialer demo`: the embedded Redis, a worker, the scheduler and the web process as one
+process tree (the children die with it, even on SIGKILL)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 import redis
 import structlog
 
 from config import Settings
 from dialer.connection import url_file
-from dialer.embedded import EmbeddedRedis, die_with_parent, write_url_file
+from dialer.embedded import EmbeddedRedis, die_with_parent, free_port, write_url_file
 
 log = structlog.get_logger("dialer.dev")
+
+
+def web_url_file(settings: Settings) -> Path:
+    """Where `dialer dev` writes the base URL of its web process (removed on a clean exit)."""
+    return settings.var_dir / "web.url"
 
 
 def live_url_file(settings: Settings) -> str | None:
@@ -37,12 +44,21 @@ class DevStack:
     """Starts what is missing: Redis (unless DIALER_REDIS_URL is set), a worker and a scheduler."""
 
     def __init__(
-        self, settings: Settings, *, processes: int = 1, threads: int = 8, log_to_files: bool = False
+        self,
+        settings: Settings,
+        *,
+        processes: int = 1,
+        threads: int = 8,
+        log_to_files: bool = False,
+        web_port: int | None = None,
     ):
         self.settings = settings
         self.processes = processes
         self.threads = threads
         self.log_to_files = log_to_files
+        port = settings.http_port if web_port is None else web_port
+        self.web_port = port or free_port()  # 0 = any free port
+        self.web_url = ""
         self.redis: EmbeddedRedis | None = None
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._files: list[IO[Any]] = []
@@ -93,6 +109,27 @@ class DevStack:
             var,
         )
         self._spawn("scheduler", [sys.executable, "-m", "scheduler"], env, var)
+        web_env = {**env, "DIALER_HTTP_PORT": str(self.web_port), "DIALER_WEB_WORKERS": "1"}
+        self._spawn("web", [sys.executable, "-m", "dialer.web"], web_env, var)
+        self.web_url = f"http://{self.settings.http_host}:{self.web_port}"
+        self._wait_for_web()
+        write_url_file(web_url_file(self.settings), self.web_url)
+
+    def _wait_for_web(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            failed = self.failed_child()
+            if failed:
+                raise RuntimeError(f"{failed} (is port {self.web_port} free? set DIALER_HTTP_PORT)")
+            try:
+                with httpx.Client(timeout=1) as client:
+                    if client.get(f"{self.web_url}/healthz").status_code == 200:
+                        return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the web process did not answer on {self.web_url} in time")
+            time.sleep(0.1)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], var: Path) -> None:
         out: Any = None
@@ -124,6 +161,9 @@ class DevStack:
                 proc.kill()
                 proc.wait()
         self.children.clear()
+        if self.web_url:
+            with contextlib.suppress(FileNotFoundError):
+                web_url_file(self.settings).unlink()
         for f in self._files:
             f.close()
         self._files.clear()

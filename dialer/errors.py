@@ -15,7 +15,24 @@ class DialerError(Exception):
 
 
 class InvalidRequest(DialerError):
-    """Bad input; the message names the field (``contacts.3.phone: ...``)."""
+    """Bad input; the message names the field (``contacts.3.phone: ...``); ``details`` lists each problem
+    as ``{"field": "contacts.3.phone", "message": "..."}`` when there are several."""
+
+    def __init__(self, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class Unauthorized(DialerError):
+    """No API key, or one no account has."""
+
+    http_status = 401
+
+
+class PayloadTooLarge(DialerError):
+    """A body or a contact list over the configured limit (the message names the limit)."""
+
+    http_status = 413
 
 
 class NotFound(DialerError):

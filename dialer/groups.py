@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from dialer import keys
 from dialer.context import Core
 from dialer.errors import InvalidRequest
-from dialer.intake import check_message
+from dialer.intake import check_message, check_size
 from dialer.lifecycle import schedule_expansion
 from dialer.models import Campaign, Contact, ContactIn, check_id
 from dialer.phones import InvalidNumber, normalize
@@ -73,9 +73,9 @@ def _read_csv(reader: csv.DictReader[str]) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
-def _json_rows(text: str) -> list[tuple[str, Any]]:
+def json_rows(text: str | list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text) if isinstance(text, str) else text
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"not valid JSON: {exc}") from None
     except RecursionError:
@@ -89,17 +89,25 @@ def _json_rows(text: str) -> list[tuple[str, Any]]:
 
 def parse_file(path: Path) -> list[tuple[str, Any]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InvalidRequest(f"{path}: {exc.strerror}") from None
+    return parse_upload(raw, "json" if path.suffix.lower() == ".json" else "csv", str(path))
+
+
+def parse_upload(raw: bytes, kind: str, name: str = "the upload") -> list[tuple[str, Any]]:
+    """Rows of a contact import: ``kind`` json (an array, or {"contacts": [...]}) or csv (a header row)."""
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InvalidRequest(f"{path}: not UTF-8 text") from None
-    return _json_rows(text) if path.suffix.lower() == ".json" else _csv_rows(text)
+        raise InvalidRequest(f"{name}: not UTF-8 text") from None
+    return json_rows(text) if kind == "json" else _csv_rows(text)
 
 
 def import_rows(core: Core, account_id: str, group_id: str, rows: list[tuple[str, Any]]) -> dict[str, Any]:
     """Validate every row; any bad one refuses the whole import, naming each bad row."""
     store = core.store
+    check_size(len(rows), core.settings.max_contacts)
     region = store.get_account(account_id).default_region
     contacts: list[Contact] = []
     errors: list[str] = []

@@ -8,7 +8,7 @@ from typing import Any
 
 from dialer.clock import to_iso
 from dialer.context import Core
-from dialer.errors import InvalidRequest, NotFound
+from dialer.errors import InvalidRequest, NotFound, PayloadTooLarge
 from dialer.lifecycle import start, start_checks
 from dialer.models import Campaign, CampaignRequest, Contact
 from dialer.phones import InvalidNumber, normalize
@@ -17,8 +17,17 @@ from dialer.templates import MissingValue, check_xml, render, required_params
 from dialer.validation import validate
 
 
-def parse_request(data: Any) -> CampaignRequest:
+def parse_request(data: Any, max_contacts: int) -> CampaignRequest:
+    if isinstance(data, dict) and isinstance(data.get("contacts"), list):
+        check_size(len(data["contacts"]), max_contacts)
     return validate(CampaignRequest, data)
+
+
+def check_size(n: int, max_contacts: int) -> None:
+    if n > max_contacts:
+        raise PayloadTooLarge(
+            f"contacts: {n} contacts is more than the limit of {max_contacts} (DIALER_MAX_CONTACTS)"
+        )
 
 
 def build_contacts(req: CampaignRequest, default_region: str | None) -> list[Contact]:
@@ -113,7 +122,7 @@ def submit(core: Core, account_id: str, data: Any, start_now: bool = False) -> d
     """Validate and store a campaign (``draft``); with ``start_now`` run the start checks first — a refused
     start stores nothing — then start it. A repeated submit with the same idempotency key answers the
     first campaign (and starts it if it is still a draft and ``start_now`` is asked)."""
-    req = parse_request(data)
+    req = parse_request(data, core.settings.max_contacts)
     store = core.store
     account = store.get_account(account_id)
     if req.idempotency_key:
@@ -123,6 +132,7 @@ def submit(core: Core, account_id: str, data: Any, start_now: bool = False) -> d
     group_cursor = 0
     if req.group_id:
         contacts, group_cursor = group_contacts(core, account_id, req.group_id)
+        check_size(len(contacts), core.settings.max_contacts)
     else:
         contacts = build_contacts(req, account.default_region)
     check_message(req, contacts)

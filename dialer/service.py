@@ -170,6 +170,18 @@ class AccountService:
             raise NotFound(f"group not found: {group_id}")
         return group_id
 
+    def require(
+        self, *, campaign: str | None = None, group: str | None = None, provider: str | None = None
+    ) -> None:
+        """NotFound unless these belong to the account (the doors check it before reading a body, so another
+        account's id answers exactly like an unknown one, whatever the body)."""
+        if campaign is not None:
+            self._campaign(campaign)
+        if group is not None:
+            self._group(group)
+        if provider is not None:
+            self.core.store.get_provider(self.account_id, provider)
+
     # --- account ---------------------------------------------------------------------------------------------
     def account(self) -> dict[str, Any]:
         return views.account_view(self.core, self.account_id)
@@ -220,6 +232,10 @@ class AccountService:
 
     def calls(self, campaign_id: str) -> list[dict[str, Any]]:
         return views.calls_view(self.core, self.account_id, self._campaign(campaign_id))
+
+    def calls_page(self, campaign_id: str, limit: int = 100, page_token: str | None = None) -> dict[str, Any]:
+        """The calls a page at a time: ``{"result", "next_page_token"}``."""
+        return views.calls_page(self.core, self.account_id, self._campaign(campaign_id), limit, page_token)
 
     def campaigns(
         self, status: str | None = None, limit: int = 50, page_token: str | None = None

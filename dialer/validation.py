@@ -11,8 +11,9 @@ from dialer.errors import InvalidRequest
 M = TypeVar("M", bound=BaseModel)
 
 
-def describe(exc: ValidationError) -> str:
-    parts = []
+def problems(exc: ValidationError) -> list[dict[str, str]]:
+    """Each problem as {"field": "contacts.3.phone", "message": "..."} (field '' for the whole request)."""
+    out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
@@ -20,8 +21,17 @@ def describe(exc: ValidationError) -> str:
             msg = msg[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling)"
-        parts.append(f"{loc}: {msg}" if loc and not msg.startswith(f"{loc}:") else msg)
-    return "; ".join(parts)
+        if loc and msg.startswith(f"{loc}:"):
+            msg = msg[len(loc) + 1 :].strip()
+        field, _, rest = msg.partition(": ")
+        if not loc and rest and " " not in field:  # a model-level error that names its field itself
+            loc, msg = field, rest
+        out.append({"field": loc, "message": msg})
+    return out
+
+
+def describe(exc: ValidationError) -> str:
+    return "; ".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems(exc))
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -30,4 +40,4 @@ def validate(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest(describe(exc)) from None
+        raise InvalidRequest(describe(exc), problems(exc)) from None

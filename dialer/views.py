@@ -97,6 +97,19 @@ def calls_view(core: Core, account_id: str, campaign_id: str) -> list[dict[str, 
     return sorted(rows, key=lambda r: (r["contact"], r["attempt"]))
 
 
+def calls_page(
+    core: Core, account_id: str, campaign_id: str, limit: int, page_token: str | None
+) -> dict[str, Any]:
+    """Attempts in (contact, attempt) order after the token (the last row's order score)."""
+    if page_token is not None and not page_token.isdigit():
+        raise InvalidRequest(f"page_token: not a token this service gave: {page_token!r}")
+    core.store.get_campaign(account_id, campaign_id)
+    after = int(page_token) if page_token is not None else -1
+    atts, last = core.store.attempts_after(account_id, campaign_id, after, limit)
+    more = len(atts) == limit and last is not None
+    return {"result": [attempt_row(a) for a in atts], "next_page_token": str(last) if more else None}
+
+
 def account_view(core: Core, account_id: str) -> dict[str, Any]:
     acc = core.store.get_account(account_id)
     return {

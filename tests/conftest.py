@@ -229,3 +229,57 @@ def proc_stack(redis_url: str) -> Iterator[None]:
             p.wait(20)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@pytest.fixture(scope="session")
+def web_app(store: Any, redis_url: str) -> Any:
+    """The HTTP app over a service with an admin token (its own service: the admin routes exist)."""
+    from dialer.clock import SystemClock
+    from dialer.service import Service
+    from dialer.web.app import create_app
+
+    return create_app(Service(make_core(store, SystemClock(), admin_token=ADMIN_TOKEN), redis_url))
+
+
+@pytest.fixture(scope="session")
+def web(web_app: Any) -> Iterator[str]:
+    """The HTTP API served by uvicorn on a free local port (real HTTP); yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(web_app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=20, what="uvicorn to start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def http_account(web: str, balance: str = "100.00", provider: bool = True) -> tuple[str, Any]:
+    """A new account made through the admin route, with a simulator provider; (account id, an httpx
+    client that sends its key)."""
+    import httpx
+
+    account = uid("web")
+    admin = httpx.Client(base_url=web, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
+    res = admin.post("/admin/accounts", json={"id": account, "balance": balance, "region": "ES"})
+    assert res.status_code == 201, res.text
+    client = httpx.Client(
+        base_url=web, headers={"Authorization": f"Bearer {res.json()['api_key']}"}, timeout=30
+    )
+    if provider:
+        body = {
+            "name": "sim",
+            "kind": "simulator",
+            "from": ["+34911234567"],
+            "cps": 20,
+            "sim": {"ring_s": 0.2, "talk_min_s": 0.2, "talk_max_s": 0.4, "no_answer_s": 0.5},
+        }
+        assert client.post("/providers", json=body).status_code == 201
+    return account, client

@@ -528,6 +528,26 @@ class Store:
             rows = pipe.execute()
         return [CallAttempt.model_validate({k: v for k, v in r.items() if v != ""}) for r in rows if r]
 
+    def attempts_after(
+        self, account_id: str, campaign_id: str, after_score: int, limit: int
+    ) -> tuple[list[CallAttempt], int | None]:
+        """Up to ``limit`` attempts whose order score (contact × 1000 + n) is above ``after_score``, and the
+        last score returned."""
+        rows = self.r.zrangebyscore(
+            keys.campaign_attempts(account_id, campaign_id),
+            f"({after_score}",
+            "+inf",
+            start=0,
+            num=limit,
+            withscores=True,
+        )
+        with self.r.pipeline(transaction=False) as pipe:
+            for k, _ in rows:
+                pipe.hgetall(keys.attempt(account_id, k))
+            raws = pipe.execute()
+        atts = [CallAttempt.model_validate({k: v for k, v in r.items() if v != ""}) for r in raws if r]
+        return atts, (int(rows[-1][1]) if rows else None)
+
     def attempt_owner(self, account_id: str, sid: str) -> str | None:
         """The attempt key a provider call was recorded on."""
         found = self.r.hget(keys.sids(account_id), sid)

@@ -1,0 +1,188 @@
+"""The web process: a FastAPI app over the one service.
+
+One error shape for everything: ``{"error": message}`` (plus ``"detail"``: ``[{"field", "message"}]`` for
+validation). Validation and rule refusals are 400 (the seeds' status, not FastAPI's 422; seed 000's start
+refusals keep their 401), unknown ids 404, a missing or wrong key 401, a body over
+``DIALER_MAX_BODY_BYTES`` or more than ``DIALER_MAX_CONTACTS`` contacts 413. Anything unexpected is 500
+``{"error": "internal error", "error_id"}`` with that id in the logs — never a traceback in a body.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from config import Settings, get_settings
+from dialer import __version__
+from dialer.errors import DialerError, RedisUnavailable
+from dialer.service import Service
+from dialer.web.api import admin_router, router
+
+log = structlog.get_logger("dialer.web")
+
+
+def error_body(exc: DialerError) -> dict[str, Any]:
+    body: dict[str, Any] = {exc.key: exc.message}
+    details = getattr(exc, "details", None)
+    if details:
+        body["detail"] = details
+    return body
+
+
+class BodyLimit:
+    """413 for a request body over the limit, by its Content-Length or as it streams in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except BodyTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"error": f"request body over the limit of {self.limit} bytes (DIALER_MAX_BODY_BYTES)"},
+            status_code=413,
+        )
+        await response({"type": "http"}, _empty_receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def create_app(service: Service | None = None, settings: Settings | None = None) -> FastAPI:
+    """The app over ``service`` (default: one built from the settings when the app starts)."""
+    settings = settings or (service.core.settings if service else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.service is None:  # one service per web process, built once it starts
+            app.state.service = Service.from_settings(settings)
+        yield
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="dialer",
+        version=__version__,
+        summary="Outbound-call campaigns: create, start, watch; every route scoped to the caller's account.",
+        description=(
+            "Authenticate with an account's API key: `Authorization: Bearer KEY`, `X-API-Key: KEY`, "
+            '`?user_token=KEY` or `?token=KEY`. Errors are `{"error": message}` (validation adds '
+            "`detail` with field paths such as `contacts.3.phone`)."
+        ),
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.include_router(router)
+    if settings.admin_token:
+        app.include_router(admin_router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz(request: Request) -> JSONResponse:
+        """200 when Redis answers, 503 with the reason otherwise."""
+        try:
+            request.app.state.service.core.store.r.ping()
+        except (redis.RedisError, AttributeError) as exc:
+            return JSONResponse({"status": "unavailable", "error": f"Redis: {exc}"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    _install_error_handlers(app)
+    _install_access_log(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DialerError)
+    async def _refused(request: Request, exc: DialerError) -> JSONResponse:
+        return JSONResponse(error_body(exc), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+            msg = str(err.get("msg", "invalid"))
+            if err.get("type") == "json_invalid":
+                msg = "the request body is not valid JSON"
+            details.append({"field": ".".join(loc), "message": msg})
+        text = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        return JSONResponse({"error": text or "invalid request", "detail": details}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = "not found" if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+
+    @app.exception_handler(RedisUnavailable)
+    async def _redis_down(request: Request, exc: RedisUnavailable) -> JSONResponse:
+        return JSONResponse({"error": "the store is unavailable; try again shortly"}, status_code=503)
+
+    @app.exception_handler(redis.ConnectionError)
+    async def _redis_lost(request: Request, exc: redis.ConnectionError) -> JSONResponse:
+        log.warning("redis_unreachable", error=str(exc))
+        return JSONResponse({"error": "the store is unavailable; try again shortly"}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("request_failed", error_id=error_id, path=request.url.path)
+        return JSONResponse({"error": "internal error", "error_id": error_id}, status_code=500)
+
+
+def _install_access_log(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def access_log(request: Request, call_next: Any) -> Any:
+        """One event per request: id, account, route, status, duration (never the query: keys travel there)."""
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        started = time.monotonic()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        log.info(
+            "http_request",
+            request_id=request_id,
+            account=getattr(request.state, "account", None),
+            method=request.method,
+            route=getattr(route, "path", request.url.path),
+            status=response.status_code,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        response.headers["X-Request-Id"] = request_id
+        return response
