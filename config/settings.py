@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest HTTP request body.")
     max_contacts: int = Field(default=100_000, ge=1, description="Most contacts in one campaign or import.")
+    secret_key: str | None = Field(
+        default=None, repr=False, description="Fernet key that encrypts provider credentials at rest."
+    )
     queue: str = Field(default="dialer", description="Dramatiq queue name of the actors.")
     poison_limit: int = Field(
         default=3, ge=1, description="Times an attempt's processing may raise before it ends failed."

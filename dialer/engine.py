@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import structlog
 
 from dialer import keys
 from dialer.context import Core
+from dialer.errors import Forbidden, InvalidRequest
 from dialer.groups import feed_campaign
 from dialer.hours import NeverOpens, next_opening, zone_chain
 from dialer.lifecycle import halt, start_next
 from dialer.models import CallAttempt, Campaign, Contact, ProviderConfig
-from dialer.outcomes import call_duration_cost, decide
-from dialer.pace import LATE_SLOT_MS, MAX_SLOT_WAIT_MS, from_number, stagger_ms
+from dialer.outcomes import call_duration_cost, decide, left_voicemail
+from dialer.pace import LATE_SLOT_MS, MAX_SLOT_WAIT_MS, from_number, gap_ms, stagger_ms
 from dialer.states import FINAL_ATTEMPT, LIVE_ATTEMPT, AttemptState, CampaignStatus, ScheduleStatus
 from dialer.store.redis_store import LIVE_CSV
 from dialer.telephony.base import (
@@ -48,6 +51,7 @@ POLL_MIN_MS = 2_000  # a live call without a provider hint is polled after 2 s, 
 POLL_MAX_MS = 60_000
 OVERDUE_RECHECK_MS = 10_000  # a call still live past its deadline: hung up, checked again after this
 FAILURE_BACKOFF_MS = 2_000
+RATE_LIMIT_SLOWDOWN_MS = 60_000  # after a 429 the provider dials at half pace (or slower) for this long
 INTERNAL_ERROR = "internal_error"
 
 
@@ -297,6 +301,7 @@ class Engine:
             timeout_s=RING_TIMEOUT_S,
             time_limit_s=provider.max_call_seconds,
             status_callback=self._callback_url(ref),
+            amd=campaign.amd_mode,
         )
         # the stall guard: the admission must still be ours and young, right before the dial is sent
         # (a worker stopped longer than its lease finds recovery took it back, and never dials)
@@ -322,8 +327,13 @@ class Engine:
             )
             return "refused"
         except RateLimited as exc:
-            due = now + round(exc.retry_after_s * 1000)
-            bound.info("dial_rate_limited", retry_at=due)
+            # nothing was placed: the attempt goes back to due after the carrier's wait, and the provider's
+            # pace halves for a minute so the carrier is not hammered (every worker reads it in admit)
+            wait_ms = round(exc.retry_after_s * 1000)
+            due = now + wait_ms
+            slower = max(2 * gap_ms(provider.calls_per_second), wait_ms)
+            store.slow_down(att.account_id, provider.name, slower, now + RATE_LIMIT_SLOWDOWN_MS)
+            bound.info("dial_rate_limited", retry_at=due, gap_ms=slower)
             store.undo_admit(att, provider.name, token, due, "rate_limited", now)
             return "rate_limited"
         except AuthFailed as exc:
@@ -419,8 +429,10 @@ class Engine:
         return start + (RING_TIMEOUT_S + provider.max_call_seconds) * 1000 + LIVE_GRACE_MS
 
     def _callback_url(self, ref: str) -> str | None:
+        """Where the provider posts status changes: the web process's /twilio/status, the attempt's ref in
+        the query (quoted: the provider signs the URL exactly as given)."""
         base = self.core.settings.public_url
-        return f"{base.rstrip('/')}/twilio/status?ref={ref}" if base else None
+        return f"{base.rstrip('/')}/twilio/status?ref={quote(ref, safe='')}" if base else None
 
     def _fail_campaign(self, campaign: Campaign, reason: str, att: CallAttempt | None = None) -> str:
         """The provider is gone or disabled: the campaign fails with the reason; a claimed attempt ends
@@ -487,6 +499,9 @@ class Engine:
     ) -> str:
         now = self._now()
         ended = ended_at or now
+        provider_state = state
+        if left_voicemail(state, answered_by, campaign.amd_mode):
+            state = AttemptState.VOICEMAIL
         outcome, due = decide(
             state,
             answered_by,
@@ -506,7 +521,7 @@ class Engine:
             if att.price_per_minute is not None
             else (provider.price_per_minute if provider else 0)
         )
-        cost = call_duration_cost(duration_s, price, state)
+        cost = call_duration_cost(duration_s, price, provider_state)
         applied, result = self.core.store.finish(
             att,
             provider.name if provider else (campaign.provider or "-"),
@@ -580,9 +595,23 @@ class Engine:
         )
         return "still_live"
 
-    def record_callback(self, ref: str, status: CallStatus) -> str:
-        """A provider's status callback for attempt ``ref`` (already verified by the web layer)."""
-        account_id, key = keys.parse_ref(ref)
+    def record_callback(self, ref: str, url: str, params: Mapping[str, str], signature: str) -> str:
+        """A provider's status callback for attempt ``ref``: verified with the attempt's provider (its
+        signature over ``url`` and the form), then the one outcome path. Anything that cannot be verified
+        — an unknown attempt, no provider, a bad signature — is Forbidden and changes nothing."""
+        store = self.core.store
+        account_id, key = keys.parse_ref(ref or "")
+        att = store.get_attempt(account_id, key) if account_id and key else None
+        campaign = store.get_campaign(account_id, att.campaign_id)[0] if att else None
+        cfg = store.find_provider(account_id, campaign.provider) if campaign else None
+        client = self._provider_client(cfg) if cfg else None
+        if client is None or not client.verify_callback(url, params, signature):
+            log.warning("callback_refused", attempt=key or None)
+            raise Forbidden("the callback's signature does not match")
+        try:
+            status = client.parse_callback(params)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
         return self.record_outcome(account_id, key, status)
 
     # --- the poison limit -----------------------------------------------------------------------------------

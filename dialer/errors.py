@@ -29,6 +29,12 @@ class Unauthorized(DialerError):
     http_status = 401
 
 
+class Forbidden(DialerError):
+    """A request that cannot prove where it comes from (a provider callback without a valid signature)."""
+
+    http_status = 403
+
+
 class PayloadTooLarge(DialerError):
     """A body or a contact list over the configured limit (the message names the limit)."""
 

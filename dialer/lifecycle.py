@@ -271,8 +271,8 @@ def latest_attempts(core: Core, account_id: str, campaign_id: str) -> dict[int, 
 
 def _leaves(att: CallAttempt) -> str:
     """The counter a contact is in after this final attempt."""
-    if att.state == AttemptState.SKIPPED:
-        return "skipped"
+    if att.state in (AttemptState.SKIPPED, AttemptState.VOICEMAIL):
+        return att.state.value
     return "delivered" if answered_by_human(att.state, att.answered_by) else "failed"
 
 

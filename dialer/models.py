@@ -119,6 +119,9 @@ class CampaignSettings(BaseModel):
     calling_hours: CallingHours | None = None
     timezone: str | None = Field(default=None, max_length=64)
     recall_on_machine: StrictBool = True
+    # answering machines: off, detect (a machine answer is recalled per the policy), voicemail (the message is
+    # played after the beep; outcome voicemail, no recall); unset = detect when recall_on_machine, else off
+    amd: Literal["off", "detect", "voicemail"] | None = None
     end_handle: Literal["stop", "continue"] = "stop"
     next_campaign_id: str | None = Field(default=None, max_length=64)
     playbook_id: str | None = Field(default=None, max_length=200)
@@ -248,6 +251,12 @@ class Campaign(CampaignSettings):
     launch_at: int | None = None  # ms
     created_at: int = 0
 
+    @property
+    def amd_mode(self) -> Literal["off", "detect", "voicemail"]:
+        if self.amd is not None:
+            return self.amd
+        return "detect" if self.recall_on_machine else "off"
+
 
 class Counters(BaseModel):
     """DESIGN §10: contacts, except ``sent`` and ``recalls`` (attempts); ``cost`` in money units."""
@@ -259,6 +268,7 @@ class Counters(BaseModel):
     dialing: int = 0
     sent: int = 0
     delivered: int = 0
+    voicemail: int = 0
     failed: int = 0
     skipped: int = 0
     recalls: int = 0

@@ -11,11 +11,16 @@ from dialer.recall import next_recall_due
 MACHINE_ANSWERS = frozenset(
     {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
 )
-Outcome = Literal["delivered", "failed", "skipped", "recall"]
+Outcome = Literal["delivered", "voicemail", "failed", "skipped", "recall"]
 
 
 def answered_by_human(state: str, answered_by: str | None) -> bool:
     return state == "completed" and (answered_by or "human") not in MACHINE_ANSWERS
+
+
+def left_voicemail(state: str, answered_by: str | None, amd: str) -> bool:
+    """With ``amd: voicemail`` a machine's answer is a left message (Twilio waited for the beep)."""
+    return amd == "voicemail" and state == "completed" and (answered_by or "") in MACHINE_ANSWERS
 
 
 def retryable(state: str, answered_by: str | None, recall_on_machine: bool, permanent: bool) -> bool:
@@ -39,9 +44,11 @@ def decide(
     first_at_ms: int | None,
     ended_at_ms: int,
 ) -> tuple[Outcome, int | None]:
-    """(outcome, due time of the recall attempt or None)."""
+    """(outcome, due time of the recall attempt or None). A left voicemail is final: no recall."""
     if state == "skipped":
         return "skipped", None
+    if state == "voicemail":
+        return "voicemail", None
     if retryable(state, answered_by, recall_on_machine, permanent):
         due = next_recall_due(
             recall, attempt, first_at_ms if first_at_ms is not None else ended_at_ms, ended_at_ms

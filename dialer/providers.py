@@ -3,12 +3,15 @@ builds one client per configuration, reused across calls."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
+from urllib.parse import urlparse
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from config import Settings
 from dialer.clock import Clock
 from dialer.errors import InvalidRequest
 from dialer.models import ProviderConfig
@@ -16,6 +19,7 @@ from dialer.money import MAX_PRICE, parse_money
 from dialer.phones import InvalidNumber, normalize
 from dialer.telephony.base import Provider
 from dialer.telephony.simulator import SimulatorProvider, parse_sim_options
+from dialer.telephony.twilio import TwilioProvider
 from dialer.validation import describe
 
 MAX_CPS = 1000.0
@@ -94,16 +98,34 @@ def build_config(base: dict[str, Any], spec: ProviderSpec) -> ProviderConfig:
         cfg["sim"] = parse_sim_options(pairs, cfg.get("sim"))
     if not cfg.get("from_numbers"):
         raise InvalidRequest("from: at least one caller id is required")
+    if kind == "twilio":
+        _check_twilio(cfg)
     try:
         return ProviderConfig.model_validate(cfg)
     except ValidationError as exc:
         raise InvalidRequest(describe(exc)) from None
 
 
+TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+def _check_twilio(cfg: dict[str, Any]) -> None:
+    if not TWILIO_SID.match(cfg.get("account_sid") or ""):
+        raise InvalidRequest("account_sid: a Twilio account SID (AC followed by 32 hex digits) is required")
+    if not cfg.get("auth_token"):
+        raise InvalidRequest("auth_token: required for a twilio provider (--auth-token - reads stdin)")
+    base = cfg.get("api_base")
+    if base:
+        url = urlparse(base)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise InvalidRequest(f"api_base: must be an http(s) URL, not {base!r}")
+
+
 class ProviderFactory:
-    def __init__(self, client: redis.Redis, clock: Clock) -> None:
+    def __init__(self, client: redis.Redis, clock: Clock, settings: Settings | None = None) -> None:
         self.client = client
         self.clock = clock
+        self.settings = settings or Settings()
         self._cache: dict[tuple[str, str], tuple[str, Provider]] = {}
         self._lock = threading.Lock()
 
@@ -121,4 +143,10 @@ class ProviderFactory:
     def _build(self, cfg: ProviderConfig) -> Provider:
         if cfg.kind == "simulator":
             return SimulatorProvider(self.client, self.clock, cfg.sim)
-        raise InvalidRequest(f"provider kind {cfg.kind!r} is not available yet")
+        return TwilioProvider(
+            cfg.account_sid or "",
+            cfg.auth_token or "",
+            api_base=cfg.api_base,
+            http_timeout_s=self.settings.dial_timeout_s,
+            callbacks=bool(self.settings.public_url),  # status callbacks come; else live calls are polled
+        )

@@ -26,6 +26,7 @@ from dialer.models import check_id
 from dialer.money import MAX_AMOUNT, UNITS_PER_CURRENCY, parse_money
 from dialer.phones import InvalidNumber, normalize
 from dialer.providers import ProviderFactory, ProviderSpec, build_config
+from dialer.secrets import SecretBox
 from dialer.states import CampaignStatus
 from dialer.store import Store
 from dialer.telephony.simulator import sim_dials
@@ -50,7 +51,12 @@ class Service:
         url = redis_url or resolve_url(settings)
         client = connect(url, settings)
         clock = clock or SystemClock()
-        core = Core(Store(client), clock, ProviderFactory(client, clock), settings)
+        core = Core(
+            Store(client, SecretBox(settings.secret_key)),
+            clock,
+            ProviderFactory(client, clock, settings),
+            settings,
+        )
         return cls(core, url)
 
     @cached_property

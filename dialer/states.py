@@ -44,11 +44,12 @@ class AttemptState(StrEnum):
     FAILED = "failed"
     CANCELED = "canceled"
     SKIPPED = "skipped"
+    VOICEMAIL = "voicemail"  # answered by a machine; the message was left after the beep (amd: voicemail)
 
 
 C, A = CampaignStatus, AttemptState
 
-FINAL_ATTEMPT = frozenset({A.COMPLETED, A.BUSY, A.NO_ANSWER, A.FAILED, A.CANCELED, A.SKIPPED})
+FINAL_ATTEMPT = frozenset({A.COMPLETED, A.BUSY, A.NO_ANSWER, A.FAILED, A.CANCELED, A.SKIPPED, A.VOICEMAIL})
 LIVE_ATTEMPT = frozenset({A.DIALING, A.QUEUED, A.RINGING, A.IN_PROGRESS})
 #: a campaign whose attempts may still be written (expansion, recalls): it has not been halted
 OPEN = frozenset({C.SCHEDULED, C.RUNNING, C.PAUSED})

@@ -12,6 +12,7 @@ from dialer.errors import InvalidRequest
 from dialer.models import COUNTERS, CallAttempt
 from dialer.money import format_money
 from dialer.pace import hour_window
+from dialer.secrets import is_sealed
 from dialer.states import FINAL_ATTEMPT
 
 COUNTER_FIELDS = tuple(c for c in COUNTERS if c != "cost")  # contacts and attempts; cost is money
@@ -123,8 +124,8 @@ def account_view(core: Core, account_id: str) -> dict[str, Any]:
 
 
 def provider_view(core: Core, account_id: str, name: str) -> dict[str, Any]:
-    """Limits, quota used this hour, live calls; never a secret."""
-    cfg = core.store.get_provider(account_id, name)
+    """Limits, quota used this hour, live calls; never a secret (only whether one is stored, and sealed)."""
+    cfg = core.store.get_provider(account_id, name, unseal=False)
     now = core.now()
     used, live = core.store.provider_usage(account_id, name, now)
     return {
@@ -144,6 +145,9 @@ def provider_view(core: Core, account_id: str, name: str) -> dict[str, Any]:
         "live_calls": live,
         "account_sid": cfg.account_sid,
         "api_base": cfg.api_base,
+        "credentials": ("encrypted" if is_sealed(cfg.auth_token) else "plain text")
+        if cfg.auth_token
+        else None,
         "sim": cfg.sim if cfg.kind == "simulator" else None,
     }
 

@@ -119,7 +119,8 @@ def make_core(store: Any, clock: Any, settings: Any = None, **overrides: Any) ->
     from dialer.providers import ProviderFactory
 
     base = settings or Settings()
-    return Core(store, clock, ProviderFactory(store.r, clock), base.model_copy(update=overrides))
+    settings = base.model_copy(update=overrides)
+    return Core(store, clock, ProviderFactory(store.r, clock, settings), settings)
 
 
 def make_engine(store: Any, clock: Any, **overrides: Any) -> Any:

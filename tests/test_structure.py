@@ -26,6 +26,7 @@ LAYERS = [
         "dialer.hours",
         "dialer.outcomes",
         "dialer.models",
+        "dialer.secrets",
     },
     {"dialer.store", "dialer.store.redis_store", "dialer.connection", "dialer.embedded"},
     {"dialer.telephony", "dialer.telephony.base", "dialer.telephony.simulator", "dialer.telephony.twilio"},

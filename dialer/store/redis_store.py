@@ -34,6 +34,7 @@ from dialer.models import (
 )
 from dialer.money import reservation
 from dialer.pace import HOUR_MS, gap_ms, hour_start
+from dialer.secrets import SecretBox
 from dialer.states import LIVE_ATTEMPT, AttemptState, ScheduleStatus, lua_prelude
 
 LIVE_CSV = ",".join(sorted(LIVE_ATTEMPT))
@@ -109,8 +110,9 @@ def _scope(att: CallAttempt, provider: str = "", hour_ms: int = 0) -> Scope:
 
 
 class Store:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, secrets: SecretBox | None = None) -> None:
         self.r: Any = client  # str responses (decode_responses=True); redis-py types them as bytes | str
+        self.secrets = secrets or SecretBox(None)
         prelude = _prelude()
         self.scripts = {name: _compile(client, name, prelude) for name in SCRIPT_NAMES}
 
@@ -189,12 +191,14 @@ class Store:
 
     # --- providers --------------------------------------------------------------------------------------
     def put_provider(self, cfg: ProviderConfig) -> None:
-        """Store a provider; the flat fields are what the admit script reads."""
+        """Store a provider (its auth token sealed when DIALER_SECRET_KEY is set); the flat fields are what
+        the admit script reads."""
+        sealed = cfg.model_copy(update={"auth_token": self.secrets.seal(cfg.auth_token)})
         with self.r.pipeline() as pipe:
             pipe.hset(
                 keys.provider(cfg.account_id, cfg.name),
                 mapping={
-                    "doc": cfg.model_dump_json(),
+                    "doc": sealed.model_dump_json(),
                     "enabled": "1" if cfg.enabled else "0",
                     "hourly_quota": cfg.hourly_quota or 0,
                     "max_concurrent": cfg.max_concurrent,
@@ -206,11 +210,14 @@ class Store:
             pipe.sadd(keys.providers(cfg.account_id), cfg.name)
             pipe.execute()
 
-    def get_provider(self, account_id: str, name: str) -> ProviderConfig:
+    def get_provider(self, account_id: str, name: str, *, unseal: bool = True) -> ProviderConfig:
+        """The provider's configuration (its auth token opened, unless ``unseal`` is off: views only say
+        whether it is sealed)."""
         doc = self.r.hget(keys.provider(account_id, name), "doc")
         if doc is None:
             raise NotFound(f"provider not found: {name}")
-        return ProviderConfig.model_validate_json(doc)
+        cfg = ProviderConfig.model_validate_json(doc)
+        return cfg.model_copy(update={"auth_token": self.secrets.open(cfg.auth_token)}) if unseal else cfg
 
     def find_provider(self, account_id: str, name: str | None) -> ProviderConfig | None:
         """The provider, or None when the name is unset or nothing is stored under it."""
@@ -586,6 +593,12 @@ class Store:
             ],
         )
         return str(res[0]), int(res[1]), str(res[2])
+
+    def slow_down(self, account_id: str, provider: str, gap_ms: int, until_ms: int) -> None:
+        """The provider's pace is at most one dial per ``gap_ms`` until ``until_ms`` (after a 429)."""
+        self.r.hset(
+            keys.provider_state(account_id, provider), mapping={"slow_gap": gap_ms, "slow_until": until_ms}
+        )
 
     def still_dialing(self, att: CallAttempt, token: str) -> bool:
         """The admission with this token is still this attempt's (no recovery took it back)."""

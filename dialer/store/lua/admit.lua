@@ -34,7 +34,10 @@ local quota = tonumber(p[2]) or 0
 local max_conc = tonumber(p[3]) or 0
 local reserve = tonumber(p[4]) or 0
 local gap = tonumber(p[5]) or 0
-local live = tonumber(redis.call('HGET', K.provider_state, 'live') or '0')
+local ps = redis.call('HMGET', K.provider_state, 'live', 'slow_until', 'slow_gap')
+local live = tonumber(ps[1] or '0')
+-- the carrier said "too many requests" lately: its pace is slowed down for a while
+if tonumber(ps[2] or '0') > now then gap = math.max(gap, tonumber(ps[3] or '0')) end
 
 -- A live-call slot must never be stranded while others wait: whoever leaves without taking one, or
 -- sees spare capacity after taking one, wakes the next waiter (a spurious wake only re-checks).

@@ -7,6 +7,9 @@
 -- Returns 'ok' or 'stale'.
 local a = redis.call('HMGET', K.attempt, 'state', 'sid')
 local mine = LIVE[a[1]] and not (a[2] and a[2] ~= '' and a[2] ~= ARGV[3])
+-- a progress callback counts only once the dial is recorded (before that the attempt must stay `dialing`
+-- for record_dial's compare-and-set)
+if ARGV[2] == '' and (not a[2] or a[2] ~= ARGV[3]) then mine = false end
 if ARGV[2] ~= '' then redis.call('ZREM', K.checks_leased, ARGV[1]) end
 if not mine then
   if ARGV[2] ~= '' then redis.call('ZREM', K.checks, ARGV[1]) end
