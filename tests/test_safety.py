@@ -156,7 +156,17 @@ def test_lookup_never_adopts_another_attempts_call_to_the_same_number(store: Any
         )
     )
     found = sim.lookup("+34600000951", "+34911234567", now - 5000, now + 5000)
-    assert [(c.sid, c.ref) for c in found] == [(placed.sid, f"{account}|other:0:1")]
+    assert (placed.sid, f"{account}|other:0:1") in [(c.sid, c.ref) for c in found]
+    assert all((c.to, c.from_) == ("+34600000951", "+34911234567") for c in found)
+    # the engine picks this attempt's call only: the provider's ref decides
+    cid = submit(
+        svc,
+        account,
+        {"contacts": [{"phone": "+34600000951"}], "say": "x", "launch_at": "2999-01-01T00:00:00Z"},
+    )
+    svc.engine.launch(account, cid)
+    mine = store.get_attempt(account, keys.attempt_key(cid, 0, 1)).model_copy(update={"dialing_at": now})
+    assert svc.engine._lookup(mine, provider) is None
 
 
 def test_resume_that_completes_reports_it_and_starts_the_next_campaign(

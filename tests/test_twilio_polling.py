@@ -20,9 +20,9 @@ def tw(store: Any, redis_url: str) -> Iterator[TwilioStack]:
 def test_a_campaign_completes_by_polling_when_no_public_url_is_set(tw: TwilioStack) -> None:
     scope = tw.account()
     numbers = [f"+3460070000{i}" for i in range(8)]
-    cid = scope.submit({"contacts": [{"phone": n} for n in numbers], "say": "hi", "recall": [0.02]}, start=True)[
-        "campaign_id"
-    ]
+    cid = scope.submit(
+        {"contacts": [{"phone": n} for n in numbers], "say": "hi", "recall": [0.02]}, start=True
+    )["campaign_id"]
     view = finished(scope, cid, timeout=90)
     assert view["status"] == "completed"
     assert (view["counters"]["delivered"], view["counters"]["failed"]) == (5, 3)  # 0-3 and 4 (recalled); 5-7
