@@ -40,6 +40,7 @@ sim_app = typer.Typer(no_args_is_help=True, help="The built-in simulator provide
 dnc_app = typer.Typer(no_args_is_help=True, help="Do-not-call list of an account.")
 call_app = typer.Typer(no_args_is_help=True, help="Single call attempts.")
 group_app = typer.Typer(no_args_is_help=True, help="Contact groups a campaign can dial (group_id).")
+template_app = typer.Typer(no_args_is_help=True, help="Stored messages campaigns can name (template_id).")
 app.add_typer(account_app, name="account")
 app.add_typer(provider_app, name="provider")
 app.add_typer(campaign_app, name="campaign")
@@ -48,6 +49,7 @@ app.add_typer(sim_app, name="simulator")
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(call_app, name="call")
 app.add_typer(group_app, name="group")
+app.add_typer(template_app, name="template")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 out = Console()
@@ -566,6 +568,69 @@ def group_show(group_id: Annotated[str, typer.Argument(metavar="GROUP")], as_jso
     for c in view["contacts"]:
         table.add_row(c["phone"], c.get("first_name", ""), c.get("last_name", ""), c.get("timezone", ""))
     emit(view, as_json, table)
+
+
+# --- templates -------------------------------------------------------------------------------------------------
+@template_app.command("create")
+def template_create(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    template_id: Annotated[
+        str | None, typer.Option("--id", help="Choose the id (default: generated).")
+    ] = None,
+    say: Annotated[str | None, typer.Option(help="Text to speak, with {{placeholders}}.")] = None,
+    audio: Annotated[str | None, typer.Option(help="An http(s) audio URL to play.")] = None,
+    xml: Annotated[Path | None, typer.Option(help="A file of raw TwiML.")] = None,
+    language: Annotated[str | None, typer.Option(help="Say's language, e.g. es-ES.")] = None,
+    voice: Annotated[str | None, typer.Option(help="Say's voice.")] = None,
+    provider: Annotated[str | None, typer.Option(help="The provider campaigns of this template use.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Store a message (seed 001's TempMsgID, seed 003's playbook_id); prints {"id": ...}."""
+    spec = {
+        "name": name,
+        "id": template_id,
+        "say": say,
+        "audio": audio,
+        "xml": _read(xml) if xml else None,
+        "language": language,
+        "voice": voice,
+        "provider": provider,
+    }
+    view = ctx.service.for_account(account_id).create_template(
+        {k: v for k, v in spec.items() if v is not None}
+    )
+    emit({"id": view["id"]} if as_json else view, as_json)
+
+
+@template_app.command("list")
+def template_list(
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT")], as_json: JsonOpt = False
+) -> None:
+    """The account's templates."""
+    rows = ctx.service.for_account(account_id).templates()
+    table = Table()
+    for col in ("id", "name", "message", "language", "provider"):
+        table.add_column(col)
+    for t in rows:
+        message = t["say"] or t["audio"] or "(TwiML)"
+        table.add_row(t["id"], t["name"], message[:40], t["language"] or "", t["provider"] or "")
+    emit(rows, as_json, table)
+
+
+@template_app.command("show")
+def template_show(
+    template_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False
+) -> None:
+    emit(ctx.service.for_template(template_id).template(template_id), as_json)
+
+
+@template_app.command("delete")
+def template_delete(
+    template_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False
+) -> None:
+    """Campaigns that used it keep their message."""
+    emit(ctx.service.for_template(template_id).delete_template(template_id), as_json)
 
 
 # --- simulator -------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from dialer.clock import to_iso
 from dialer.context import Core
 from dialer.errors import InvalidRequest, NotFound, PayloadTooLarge
 from dialer.lifecycle import start, start_checks
-from dialer.models import Campaign, CampaignRequest, Contact
+from dialer.models import Campaign, CampaignRequest, Contact, TemplateRequest
 from dialer.phones import InvalidNumber, normalize
 from dialer.states import DELETED, CampaignStatus
 from dialer.templates import MissingValue, check_xml, render, required_params
@@ -66,7 +66,9 @@ def group_contacts(core: Core, account_id: str, group_id: str) -> tuple[list[Con
     return [Contact(index=i, phone=c.phone, data=c.data) for i, c in enumerate(members)], len(entries)
 
 
-def check_message(msg: CampaignRequest | Campaign, contacts: list[Contact], refuse: bool = True) -> None:
+def check_message(
+    msg: CampaignRequest | Campaign | TemplateRequest, contacts: list[Contact], refuse: bool = True
+) -> None:
     """The message renders for every contact. At intake a missing value refuses the campaign, naming the
     contact; for contacts added later (``refuse=False``) that contact becomes an intake error instead.
 
@@ -106,6 +108,32 @@ def resolve_provider(core: Core, account_id: str, name: str | None) -> str | Non
     return enabled[0] if len(enabled) == 1 else None
 
 
+MESSAGE_FIELDS = ("say", "audio", "xml")
+
+
+def apply_template(core: Core, account_id: str, req: CampaignRequest) -> CampaignRequest:
+    """A campaign naming a stored message (``template_id``, or seed 003's ``playbook_id`` when a template has
+    that id) gets it; a message given in the campaign replaces the template's, and language, voice and
+    provider given in the campaign override the template's one by one."""
+    name, field = (req.template_id, "template_id") if req.template_id else (req.playbook_id, "playbook_id")
+    if not name:
+        return req
+    owner = core.store.template_account(name)
+    if owner != account_id:
+        if field == "playbook_id" and (req.say or req.audio or req.xml):
+            return req  # a playbook id that is no template of ours: stored and reported only
+        raise InvalidRequest(f"{field}: template not found: {name}")
+    tpl = core.store.get_template(account_id, name)
+    own_message = any(getattr(req, f) for f in MESSAGE_FIELDS)
+    changes: dict[str, Any] = {"template_id": tpl.id}
+    if not own_message:
+        changes |= {f: getattr(tpl, f) for f in MESSAGE_FIELDS}
+    for f in ("language", "voice", "provider"):
+        if getattr(req, f) is None and getattr(tpl, f) is not None:
+            changes[f] = getattr(tpl, f)
+    return req.model_copy(update=changes)
+
+
 def _check_next(core: Core, account_id: str, next_id: str | None) -> None:
     if not next_id:
         return
@@ -125,6 +153,7 @@ def submit(core: Core, account_id: str, data: Any, start_now: bool = False) -> d
     req = parse_request(data, core.settings.max_contacts)
     store = core.store
     account = store.get_account(account_id)
+    req = apply_template(core, account_id, req)
     if req.idempotency_key:
         existing = store.find_idempotent(account_id, req.idempotency_key)
         if existing:

@@ -152,6 +152,7 @@ def sim_number_calls(number: str) -> str:
 
 CAMPAIGNS_BY_CREATION = f"{P}:campaigns:created"  # zset campaign id -> created_at_ms (all accounts)
 GROUP_INDEX = f"{P}:groups"  # hash group id -> account id
+TEMPLATE_INDEX = f"{P}:templates"  # hash template id -> account id
 
 
 def campaign_phones(account_id: str, campaign_id: str) -> str:
@@ -169,6 +170,14 @@ def group_contacts(account_id: str, group_id: str) -> str:
 
 def group_phones(account_id: str, group_id: str) -> str:
     return f"{_a(account_id)}:g:{group_id}:phones"
+
+
+def template(account_id: str, template_id: str) -> str:
+    return f"{_a(account_id)}:tpl:{template_id}"
+
+
+def account_templates(account_id: str) -> str:
+    return f"{_a(account_id)}:templates"  # set of template ids
 
 
 def account_groups(account_id: str) -> str:

@@ -217,15 +217,23 @@ def halt(core: Core, account_id: str, campaign_id: str, command: str, reason: st
 
 # --- update, delete, re-execute, redial ------------------------------------------------------------------
 def update(
-    core: Core, account_id: str, campaign_id: str, name: str | None, launch_at: int | None
+    core: Core,
+    account_id: str,
+    campaign_id: str,
+    name: str | None,
+    launch_at: int | None,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Name and launch time, only while draft or scheduled (seed 001 wording when refused)."""
+    """Name and launch time (and the free-form metadata), only while draft or scheduled (seed 001 wording
+    when refused)."""
     now = core.now()
     if launch_at is not None and launch_at < now - PAST_TOLERANCE_MS:
         raise InvalidRequest(PAST_LAUNCH)
     if name is not None and not name.strip():
         raise InvalidRequest("name: must not be empty")
-    changes = {k: v for k, v in (("name", name), ("launch_at", launch_at)) if v is not None}
+    changes = {
+        k: v for k, v in (("name", name), ("launch_at", launch_at), ("metadata", metadata)) if v is not None
+    }
     for _ in range(50):  # optimistic: the write applies only to the version read (a concurrent one retries)
         campaign, state = core.store.get_campaign(account_id, campaign_id)
         if state.current not in TRANSITIONS["update"]:

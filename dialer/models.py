@@ -125,7 +125,69 @@ class CampaignSettings(BaseModel):
     end_handle: Literal["stop", "continue"] = "stop"
     next_campaign_id: str | None = Field(default=None, max_length=64)
     playbook_id: str | None = Field(default=None, max_length=200)
+    template_id: str | None = Field(default=None, max_length=64)  # a stored message (seed 001's TempMsgID)
+    # free-form data stored and reported back (e.g. the seeds' fields that mean nothing for voice: seed 001's
+    # JSON, VoIPbin's detail and service_level)
+    metadata: dict[str, Any] | None = None
     idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+def _audio_url(v: str | None) -> str | None:
+    if v is not None:
+        url = urlparse(v)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise PydanticCustomError("audio", "must be an http(s) URL of the audio to play")
+    return v
+
+
+def _say_text(v: str | None) -> str | None:
+    if v is not None:
+        try:
+            check_template(v)
+        except ValueError as exc:
+            raise PydanticCustomError("say", str(exc)) from None
+    return v
+
+
+def _one_message_kind(say: str | None, audio: str | None, xml: str | None) -> None:
+    if xml and (say or audio):
+        raise PydanticCustomError("message", "xml: give either xml (the whole TwiML) or say/audio, not both")
+
+
+class TemplateRequest(Strict):
+    """A stored message (seed 001's TempMsgID, seed 003's playbook_id): what campaigns may name."""
+
+    name: str = Field(min_length=1, max_length=200)
+    id: str | None = Field(default=None, max_length=64)
+    say: str | None = Field(default=None, max_length=10_000)
+    audio: str | None = Field(default=None, max_length=2_000)
+    xml: str | None = Field(default=None, max_length=100_000)
+    language: str | None = Field(default=None, max_length=32)
+    voice: str | None = Field(default=None, max_length=64)
+    provider: str | None = Field(default=None, max_length=64)
+
+    _audio = field_validator("audio")(classmethod(lambda cls, v: _audio_url(v)))
+    _say = field_validator("say")(classmethod(lambda cls, v: _say_text(v)))
+
+    @model_validator(mode="after")
+    def _message(self) -> TemplateRequest:
+        if not (self.say or self.audio or self.xml):
+            raise PydanticCustomError("message", "say: a template holds a message (say, audio or xml)")
+        _one_message_kind(self.say, self.audio, self.xml)
+        return self
+
+
+class Template(BaseModel):
+    id: str
+    account_id: str
+    name: str
+    say: str | None = None
+    audio: str | None = None
+    xml: str | None = None
+    language: str | None = None
+    voice: str | None = None
+    provider: str | None = None
+    created_at: int = 0
 
 
 class CampaignRequest(CampaignSettings, Strict):
@@ -146,24 +208,8 @@ class CampaignRequest(CampaignSettings, Strict):
         except ValueError as exc:
             raise PydanticCustomError("launch_at", str(exc)) from None
 
-    @field_validator("audio")
-    @classmethod
-    def _audio(cls, v: str | None) -> str | None:
-        if v is not None:
-            url = urlparse(v)
-            if url.scheme not in ("http", "https") or not url.netloc:
-                raise PydanticCustomError("audio", "must be an http(s) URL of the audio to play")
-        return v
-
-    @field_validator("say")
-    @classmethod
-    def _say(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                check_template(v)
-            except ValueError as exc:
-                raise PydanticCustomError("say", str(exc)) from None
-        return v
+    _audio = field_validator("audio")(classmethod(lambda cls, v: _audio_url(v)))
+    _say = field_validator("say")(classmethod(lambda cls, v: _say_text(v)))
 
     @field_validator("recall", mode="before")
     @classmethod
@@ -188,12 +234,11 @@ class CampaignRequest(CampaignSettings, Strict):
                 "end_handle",
                 "end_handle: continue needs a group_id (it dials contacts added to the group later)",
             )
-        if not (self.say or self.audio or self.xml):
-            raise PydanticCustomError("message", "say: a message is required (say, audio or xml)")
-        if self.xml and (self.say or self.audio):
+        if not (self.say or self.audio or self.xml or self.template_id or self.playbook_id):
             raise PydanticCustomError(
-                "message", "xml: give either xml (the whole TwiML) or say/audio, not both"
+                "message", "say: a message is required (say, audio, xml or a template_id)"
             )
+        _one_message_kind(self.say, self.audio, self.xml)
         return self
 
 

@@ -22,7 +22,7 @@ from dialer.connection import connect, resolve_url
 from dialer.context import Core
 from dialer.engine import Engine
 from dialer.errors import InvalidRequest, NotFound
-from dialer.models import check_id
+from dialer.models import Template, TemplateRequest, check_id
 from dialer.money import MAX_AMOUNT, UNITS_PER_CURRENCY, parse_money
 from dialer.phones import InvalidNumber, normalize
 from dialer.providers import ProviderFactory, ProviderSpec, build_config
@@ -30,6 +30,7 @@ from dialer.secrets import SecretBox
 from dialer.states import CampaignStatus
 from dialer.store import Store
 from dialer.telephony.simulator import sim_dials
+from dialer.validation import validate
 
 DEFAULT_PROVIDER: dict[str, Any] = {
     "from_numbers": []
@@ -75,6 +76,12 @@ class Service:
 
     def for_group(self, group_id: str) -> AccountService:
         return AccountService(self, self.core.store.group_account(group_id))
+
+    def for_template(self, template_id: str) -> AccountService:
+        account_id = self.core.store.template_account(template_id)
+        if account_id is None:
+            raise NotFound(f"template not found: {template_id}")
+        return AccountService(self, account_id)
 
     def for_attempt(self, key: str) -> AccountService:
         campaign_id, _ = lifecycle.attempt_campaign(key)
@@ -219,11 +226,31 @@ class AccountService:
         return lifecycle.re_execute(self.core, self.account_id, self._campaign(campaign_id))
 
     def update(
-        self, campaign_id: str, name: str | None = None, launch_at: int | None = None
+        self,
+        campaign_id: str,
+        name: str | None = None,
+        launch_at: int | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        if name is None and launch_at is None:
+        if name is None and launch_at is None and metadata is None:
             raise InvalidRequest("nothing to update: give a name and/or a launch time")
-        return lifecycle.update(self.core, self.account_id, self._campaign(campaign_id), name, launch_at)
+        return lifecycle.update(
+            self.core, self.account_id, self._campaign(campaign_id), name, launch_at, metadata
+        )
+
+    def stored(self, campaign_id: str) -> tuple[Any, Any]:
+        """The campaign's configuration and live state (for the seed adapters' own shapes)."""
+        return self.core.store.get_campaign(self.account_id, self._campaign(campaign_id))
+
+    def contacts(self, campaign_id: str) -> list[Any]:
+        return self.core.store.contacts(self.account_id, self._campaign(campaign_id))
+
+    def owns_campaign(self, campaign_id: str) -> bool:
+        try:
+            self._campaign(campaign_id)
+        except NotFound:
+            return False
+        return True
 
     def redial(self, key: str) -> dict[str, Any]:
         campaign_id, _ = lifecycle.attempt_campaign(key)
@@ -291,6 +318,34 @@ class AccountService:
     def import_contacts(self, group_id: str, rows: list[tuple[str, Any]]) -> dict[str, Any]:
         """All or nothing: bad rows are named (by line or index) and nothing is imported."""
         return groups.import_rows(self.core, self.account_id, self._group(group_id), rows)
+
+    # --- templates ------------------------------------------------------------------------------------------
+    def create_template(self, spec: Any) -> dict[str, Any]:
+        """A stored message (seed 001's TempMsgID, seed 003's playbook_id) campaigns may name."""
+        req = validate(TemplateRequest, spec)
+        intake.check_message(req, [])
+        tid = check_id(req.id, "id") if req.id else self.core.store.new_id()
+        tpl = Template(
+            account_id=self.account_id, created_at=self.core.now(), **{**req.model_dump(), "id": tid}
+        )
+        self.core.store.create_template(tpl)
+        return self.template(tid)
+
+    def _template(self, template_id: str) -> str:
+        if self.core.store.template_account(template_id) != self.account_id:
+            raise NotFound(f"template not found: {template_id}")
+        return template_id
+
+    def template(self, template_id: str) -> dict[str, Any]:
+        return views.template_view(self.core.store.get_template(self.account_id, self._template(template_id)))
+
+    def templates(self) -> list[dict[str, Any]]:
+        return [self.template(t) for t in self.core.store.template_ids(self.account_id)]
+
+    def delete_template(self, template_id: str) -> dict[str, Any]:
+        """Campaigns keep the message they copied; the template is gone for new ones."""
+        self.core.store.delete_template(self.account_id, self._template(template_id))
+        return {"success": True, "id": template_id, "message": "Template deleted"}
 
     # --- do-not-call -----------------------------------------------------------------------------------------
     def _dnc_numbers(self, numbers: list[str]) -> list[str]:

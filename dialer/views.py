@@ -9,7 +9,7 @@ from typing import Any
 from dialer.clock import to_iso
 from dialer.context import Core
 from dialer.errors import InvalidRequest
-from dialer.models import COUNTERS, CallAttempt
+from dialer.models import COUNTERS, CallAttempt, Template
 from dialer.money import format_money
 from dialer.pace import hour_window
 from dialer.secrets import is_sealed
@@ -43,6 +43,8 @@ def campaign_view(core: Core, account_id: str, campaign_id: str) -> dict[str, An
         "deleted_at": to_iso(state.deleted_at),
         "group_id": campaign.group_id,
         "playbook_id": campaign.playbook_id,
+        "template_id": campaign.template_id,
+        "metadata": campaign.metadata,
     }
 
 
@@ -149,6 +151,14 @@ def provider_view(core: Core, account_id: str, name: str) -> dict[str, Any]:
         if cfg.auth_token
         else None,
         "sim": cfg.sim if cfg.kind == "simulator" else None,
+    }
+
+
+def template_view(tpl: Template) -> dict[str, Any]:
+    return {
+        **tpl.model_dump(exclude={"account_id", "created_at"}),
+        "account": tpl.account_id,
+        "created_at": to_iso(tpl.created_at),
     }
 
 

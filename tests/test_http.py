@@ -265,6 +265,7 @@ def _owned_by_a(web: str) -> tuple[dict[str, str], httpx.Client]:
         "group_id": gid,
         "name": "a-only",
         "number": "+34600000032",
+        "template_id": a.post("/templates", json={"name": "t", "say": "Hi"}).json()["id"],
         "account": account,
     }
     return ids, a
@@ -278,6 +279,7 @@ def _snapshot(a: httpx.Client, ids: dict[str, str]) -> Any:
         a.get("/providers").json(),
         a.get("/dnc").json(),
         a.get("/account").json(),
+        a.get("/templates").json(),
     )
 
 
@@ -302,7 +304,7 @@ def test_no_route_lets_one_account_read_or_touch_anothers(web: str, web_app: Any
         if [p for p in params if p != "number"]:  # a DNC number is looked up in B's own list
             assert res.status_code == 404, (method, route, res.status_code, res.text)
             assert set(res.json()) == {"error"}
-        for value in (ids["campaign_id"], ids["group_id"], ids["account"], "a-only"):
+        for value in (ids["campaign_id"], ids["group_id"], ids["account"], ids["template_id"], "a-only"):
             assert value not in res.text or value in path, (method, route, res.text)
     assert checked >= 25
     assert _snapshot(a, ids) == before

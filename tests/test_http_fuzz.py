@@ -66,7 +66,8 @@ def owned(web: str) -> dict[str, Any]:
         "/campaigns", json={"contacts": [{"phone": "+34600000001"}], "say": "x"}, params={"start": "false"}
     ).json()["campaign_id"]
     gid = client.post("/groups", json={"name": "g"}).json()["id"]
-    return {"account": account, "client": client, "campaign_id": cid, "group_id": gid}
+    tid = client.post("/templates", json={"name": "t", "say": "Hi {{1}}"}).json()["id"]
+    return {"account": account, "client": client, "campaign_id": cid, "group_id": gid, "template_id": tid}
 
 
 def _target(draw: Any, route: str, owned: dict[str, Any]) -> str:
@@ -79,6 +80,7 @@ def _target(draw: Any, route: str, owned: dict[str, Any]) -> str:
         "name": draw(st.sampled_from(["sim", "nope", "x" * 70])),
         "number": draw(st.sampled_from(["+34600000001", "abc", "1"])),
         "account_id": draw(st.sampled_from([owned["account"], "nope"])),
+        "template_id": draw(st.sampled_from([owned["template_id"], "nope"])),
     }
     return route.format(**{k: quote(v, safe="") or "x" for k, v in values.items()})
 

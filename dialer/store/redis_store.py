@@ -31,6 +31,7 @@ from dialer.models import (
     CampaignState,
     Contact,
     ProviderConfig,
+    Template,
 )
 from dialer.money import reservation
 from dialer.pace import HOUR_MS, gap_ms, hour_start
@@ -307,10 +308,13 @@ class Store:
             pipe.sadd(keys.group_campaigns(a, campaign.group_id), c)
 
     def new_id(self) -> str:
-        """A fresh id for a campaign or a group (12 hex digits)."""
+        """A fresh id for a campaign, a group or a template (12 hex digits)."""
         while True:
             cid = uuid.uuid4().hex[:12]
-            if not self.r.hexists(keys.CAMPAIGN_INDEX, cid) and not self.r.hexists(keys.GROUP_INDEX, cid):
+            if not any(
+                self.r.hexists(index, cid)
+                for index in (keys.CAMPAIGN_INDEX, keys.GROUP_INDEX, keys.TEMPLATE_INDEX)
+            ):
                 return cid
 
     def get_campaign(self, account_id: str, campaign_id: str) -> tuple[Campaign, CampaignState]:
@@ -825,6 +829,36 @@ class Store:
             dups, bad = dups + int(res[1]), bad + int(res[2])
             added += [c for c, flag in zip(chunk, str(res[3]), strict=True) if flag == "o"]
         return added, dups, bad
+
+    # --- templates ------------------------------------------------------------------------------------------
+    def create_template(self, tpl: Template) -> None:
+        self.require_account(tpl.account_id)
+        if not self.r.hsetnx(keys.TEMPLATE_INDEX, tpl.id, tpl.account_id):
+            raise Conflict(f"template {tpl.id} already exists")
+        with self.r.pipeline() as pipe:
+            pipe.set(keys.template(tpl.account_id, tpl.id), tpl.model_dump_json())
+            pipe.sadd(keys.account_templates(tpl.account_id), tpl.id)
+            pipe.execute()
+
+    def template_account(self, template_id: str) -> str | None:
+        found = self.r.hget(keys.TEMPLATE_INDEX, template_id)
+        return str(found) if found else None
+
+    def get_template(self, account_id: str, template_id: str) -> Template:
+        doc = self.r.get(keys.template(account_id, template_id))
+        if doc is None:
+            raise NotFound(f"template not found: {template_id}")
+        return Template.model_validate_json(doc)
+
+    def template_ids(self, account_id: str) -> list[str]:
+        return sorted(self.r.smembers(keys.account_templates(account_id)))
+
+    def delete_template(self, account_id: str, template_id: str) -> None:
+        with self.r.pipeline() as pipe:
+            pipe.delete(keys.template(account_id, template_id))
+            pipe.srem(keys.account_templates(account_id), template_id)
+            pipe.hdel(keys.TEMPLATE_INDEX, template_id)
+            pipe.execute()
 
     # --- do-not-call --------------------------------------------------------------------------------------
     def is_dnc(self, account_id: str, phone: str) -> bool:

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from dialer import groups
 from dialer.clock import parse_instant
 from dialer.errors import InvalidRequest
-from dialer.models import CampaignRequest
+from dialer.models import CampaignRequest, TemplateRequest
 from dialer.providers import ProviderSpec, parse_spec
 from dialer.service import AccountService, Service
 from dialer.validation import validate
@@ -271,6 +271,28 @@ async def import_contacts(request: Request, group_id: str, scope: Account) -> An
 
 async def run_sync(fn: Any) -> Any:
     return await run_in_threadpool(fn)
+
+
+# --- templates -------------------------------------------------------------------------------------------------------
+@router.post("/templates", status_code=201, tags=["templates"], openapi_extra=_schema(TemplateRequest))
+def create_template(scope: Account, payload: Annotated[Any, Body()]) -> dict[str, Any]:
+    """A stored message campaigns may name with `template_id` (seed 001's TempMsgID, seed 003's playbook_id)."""
+    return scope.create_template(payload)
+
+
+@router.get("/templates", tags=["templates"])
+def list_templates(scope: Account) -> list[dict[str, Any]]:
+    return scope.templates()
+
+
+@router.get("/templates/{template_id}", tags=["templates"])
+def show_template(scope: Account, template_id: str) -> dict[str, Any]:
+    return scope.template(template_id)
+
+
+@router.delete("/templates/{template_id}", tags=["templates"])
+def delete_template(scope: Account, template_id: str) -> dict[str, Any]:
+    return scope.delete_template(template_id)
 
 
 # --- do-not-call ----------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from config import Settings, get_settings
 from dialer import __version__
 from dialer.errors import DialerError, RedisUnavailable
 from dialer.service import Service
-from dialer.web import twilio
+from dialer.web import compat, twilio
 from dialer.web.api import admin_router, router
 
 log = structlog.get_logger("dialer.web")
@@ -113,6 +113,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
     app.state.settings = settings
     app.include_router(router)
     app.include_router(twilio.router)
+    app.include_router(compat.router)
     if settings.admin_token:
         app.include_router(admin_router)
 
