@@ -352,8 +352,8 @@ def test_the_client_raises_the_same_errors_in_both_modes(web: str) -> None:
             dialer_.campaign("nope")
 
 
-def test_every_curl_example_of_the_api_document_runs(web: str, stack: Any, tmp_path: Any) -> None:
-    """docs/api.md's commands, run as they are (bash, curl) against a live server: every `curl -sf` succeeds."""
+def run_document(name: str, web: str, tmp_path: Any) -> str:
+    """A docs page's ```bash blocks, run as they are (bash, curl) against a live server; returns stdout."""
     import re
     import shutil
     import subprocess
@@ -361,11 +361,10 @@ def test_every_curl_example_of_the_api_document_runs(web: str, stack: Any, tmp_p
 
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed on this machine")
-    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    text = (Path(__file__).resolve().parent.parent / "docs" / name).read_text()
     script = "\n".join(re.findall(r"```bash\n(.*?)```", text, flags=re.S))
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "web.url").write_text(web)
-    assert not svc.core.store.r.exists(keys.account("acme")), "the document's account exists already"
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,
@@ -375,4 +374,16 @@ def test_every_curl_example_of_the_api_document_runs(web: str, stack: Any, tmp_p
         timeout=180,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert '"status":"completed"' in proc.stdout.replace(" ", "")
+    return proc.stdout
+
+
+def test_every_curl_example_of_the_api_document_runs(web: str, stack: Any, tmp_path: Any) -> None:
+    """docs/api.md's commands, run as they are against a live server: every `curl -sf` succeeds."""
+    assert not svc.core.store.r.exists(keys.account("acme")), "the document's account exists already"
+    assert '"status":"completed"' in run_document("api.md", web, tmp_path).replace(" ", "")
+
+
+def test_every_curl_example_of_the_seed_document_runs(web: str, stack: Any, tmp_path: Any) -> None:
+    """docs/compat.md's commands (the seeds' own examples) against a live server."""
+    out = run_document("compat.md", web, tmp_path).replace(" ", "")
+    assert "invalidrequest:atleast2clientsrequired" in out and "Scheduled2callsfor01/03/299910:00" in out
