@@ -23,6 +23,7 @@ from dialer.broker import (
     LAUNCH_CAMPAIGN,
     PLACE_CALL,
     SUBMIT_CAMPAIGN,
+    Heartbeat,
     make_broker,
 )
 from dialer.connection import resolve_url
@@ -63,6 +64,7 @@ class PoisonGuard(Middleware):
 
 
 broker.add_middleware(PoisonGuard())
+broker.add_middleware(Heartbeat(lambda: service().core.store))
 
 
 @dramatiq.actor(actor_name=LAUNCH_CAMPAIGN, max_retries=0, queue_name=QUEUE)

@@ -4,12 +4,22 @@ through their own Redis without importing the actors module)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import structlog
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
+
+from dialer.store import Store
+
+log = structlog.get_logger("dialer.broker")
 
 # the actors' names (``actors/__init__.py`` defines them): the messages other processes send
 LAUNCH_CAMPAIGN = "launch_campaign"
@@ -41,6 +51,40 @@ class LogContext(Middleware):
         structlog.contextvars.clear_contextvars()
 
     after_skip_message = after_process_message
+
+
+def process_name(kind: str) -> str:
+    """How a process is named in heartbeats: ``kind|host|pid``."""
+    return f"{kind}|{socket.gethostname()}|{os.getpid()}"
+
+
+class Heartbeat(Middleware):
+    """Each worker process says it is alive every few seconds (`dialer status`, /healthz read it) and takes
+    itself off the list when it shuts down."""
+
+    interval_s = 5.0
+
+    def __init__(self, store: Callable[[], Store]) -> None:
+        self.store = store
+        self.stop = threading.Event()
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        name = process_name("worker")
+
+        def beat() -> None:
+            while not self.stop.is_set():
+                try:
+                    self.store().beat(name, int(time.time() * 1000))
+                except Exception:  # Redis away for a moment: the next beat tries again
+                    log.warning("heartbeat_failed", process=name)
+                self.stop.wait(self.interval_s)
+
+        threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self.stop.set()
+        with contextlib.suppress(Exception):
+            self.store().forget(process_name("worker"))
 
 
 def make_broker(url: str, *, global_: bool = True) -> RedisBroker:

@@ -479,6 +479,32 @@ def campaign_show(campaign_id: str, as_json: JsonOpt = False) -> None:
     emit(ctx.service.for_campaign(campaign_id).campaign(campaign_id), as_json)
 
 
+@campaign_app.command("explain")
+def campaign_explain(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """Why is it not dialling: its contacts by what they wait for, and when each can pass."""
+    res = ctx.service.for_campaign(campaign_id).explain(campaign_id)
+    table = Table(title=res["sentence"])
+    for col in ("waiting for", "contacts", "earliest", "in", "detail"):
+        table.add_column(col)
+    for w in res["waits"]:
+        detail = ", ".join(f"{k} {v}" for k, v in w.items() if k not in ("kind", "count", "earliest", "in"))
+        table.add_row(w["kind"], str(w["count"]), w["earliest"] or "", w["in"] or "", detail)
+    emit(res, as_json, table)
+
+
+@campaign_app.command("events")
+def campaign_events(campaign_id: str, as_json: JsonOpt = False) -> None:
+    """The campaign's audit trail: created, started, paused (by whom or why), resumed, completed, chained."""
+    rows = ctx.service.for_campaign(campaign_id).events(campaign_id)
+    table = Table()
+    for col in ("at", "event", "by", "detail"):
+        table.add_column(col)
+    for r in rows:
+        detail = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("at", "event", "by"))
+        table.add_row(r.get("at") or "", r.get("event", ""), r.get("by", ""), detail)
+    emit(rows, as_json, table)
+
+
 @campaign_app.command("calls")
 def campaign_calls(campaign_id: str, as_json: JsonOpt = False) -> None:
     """One row per attempt, ordered by contact then attempt."""
@@ -494,6 +520,54 @@ def campaign_calls(campaign_id: str, as_json: JsonOpt = False) -> None:
             )
         )
     emit(rows, as_json, table)
+
+
+# --- operations --------------------------------------------------------------------------------------------------
+@app.command("status")
+def status_cmd(as_json: JsonOpt = False) -> None:
+    """Schedulers, workers, backlog, tick lag and running campaigns; warns when work stalls."""
+    res = ctx.service.status()
+    if as_json:
+        emit(res, True)
+        return
+    for warning in res["warnings"]:
+        err.print(f"[bold red]warning[/bold red]: {warning}")
+    tick = res["last_tick"]
+    out.print(
+        f"schedulers {len(res['schedulers'])} · workers {len(res['workers'])} · last tick "
+        f"{tick['age_s'] if tick['age_s'] is not None else '-'} s ago · due now {res['backlog']['due_now']} · "
+        f"overdue {res['backlog']['oldest_overdue_s']} s · queued {res['backlog']['queued_messages']}"
+    )
+    table = Table(title="running campaigns")
+    for col in ("id", "account", "name", "dialled", "answered", "pending"):
+        table.add_column(col)
+    for c in res["running_campaigns"]:
+        n = c["counters"]
+        table.add_row(
+            c["id"], c["account"], c["name"], str(n["sent"]), str(n["delivered"]), str(n["scheduled"])
+        )
+    out.print(table)
+
+
+@app.command("doctor")
+def doctor_cmd(
+    as_json: JsonOpt = False,
+    skip_providers: Annotated[
+        bool, typer.Option("--skip-providers", help="No provider connection tests.")
+    ] = False,
+) -> None:
+    """Check the Redis in use, the settings and the providers; each problem with its fix (exit 1 if any)."""
+    res = ctx.service.doctor(test_providers=not skip_providers)
+    if as_json:
+        emit(res, True)
+    else:
+        for c in res["checks"]:
+            mark = "[green]ok[/green]  " if c["ok"] else "[red]FAIL[/red]"
+            out.print(
+                f"{mark} {c['check']}: {c['detail']}" + (f"\n      fix: {c['fix']}" if not c["ok"] else "")
+            )
+    if not res["ok"]:
+        sys.exit(1)
 
 
 # --- do-not-call ------------------------------------------------------------------------------------------------

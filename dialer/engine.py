@@ -25,7 +25,7 @@ from dialer.context import Core
 from dialer.errors import Forbidden, InvalidRequest
 from dialer.groups import feed_campaign
 from dialer.hours import NeverOpens, next_opening, zone_chain
-from dialer.lifecycle import halt, start_next
+from dialer.lifecycle import event, halt, start_next
 from dialer.models import CallAttempt, Campaign, Contact, ProviderConfig
 from dialer.outcomes import call_duration_cost, decide, left_voicemail
 from dialer.pace import LATE_SLOT_MS, MAX_SLOT_WAIT_MS, from_number, gap_ms, stagger_ms
@@ -96,7 +96,9 @@ class Engine:
         start_at = sched.start_at if sched else self._now()
         base = sched.base_cursor if sched else 0
         if state.status == CampaignStatus.SCHEDULED:  # launch: parked attempts come back too
-            store.change_status(account_id, campaign_id, "launch", "", self._now())
+            launched, _, _ = store.change_status(account_id, campaign_id, "launch", "", self._now())
+            if launched:
+                event(self.core, account_id, campaign_id, "launched", by="dialer")
         state = store.campaign_state(account_id, campaign_id)
         if state.status not in (CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.STOPPING):
             bound.info("schedule_dropped", status=state.status.value)
@@ -111,6 +113,7 @@ class Engine:
         store.finish_schedule(account_id, campaign_id, ScheduleStatus.DONE)
         status = store.campaign_state(account_id, campaign_id).status
         if status == CampaignStatus.COMPLETED:  # every contact was refused at intake
+            event(self.core, account_id, campaign_id, "completed", by="dialer")
             start_next(self.core, campaign)
         return status.value
 
@@ -221,6 +224,8 @@ class Engine:
         )
         if decision == "stop":
             return self._fail_campaign(campaign, reason, att)
+        if decision == "pause":  # the money ran out: admit.lua paused it
+            event(self.core, account_id, att.campaign_id, "paused", by="dialer", reason=reason)
         if decision == "cancel":
             self._end(att, campaign, provider, "canceled", f"campaign {reason}", allowed=AttemptState.CLAIMED)
             return "canceled"
@@ -346,7 +351,7 @@ class Engine:
             return self._after_uncertain_dial(att, campaign, provider, token, exc)
         deadline = self._deadline(att, provider)
         first = first_check_ms(self._now(), res.check_at_ms, client.pushes_outcomes, deadline)
-        if store.record_dial(att, token, res.sid, res.status, first, deadline, self._now()):
+        if store.record_dial(att, provider.name, token, res.sid, res.status, first, deadline, self._now()):
             bound.info("dialed", sid=res.sid, to=att.phone)
             return "dialed"
         current = store.get_attempt(att.account_id, att.key)
@@ -404,7 +409,7 @@ class Engine:
         deadline = self._deadline(att, provider)
         now = self._now()
         first = first_check_ms(now, found.check_at_ms, client.pushes_outcomes, deadline)
-        self.core.store.record_dial(att, token, found.sid, "queued", first, deadline, now)
+        self.core.store.record_dial(att, provider.name, token, found.sid, "queued", first, deadline, now)
         log.info("dial_reconciled", campaign_id=att.campaign_id, attempt=att.key, sid=found.sid)
         if found.final:
             self.record_outcome(att.account_id, att.key, found)
@@ -440,7 +445,7 @@ class Engine:
         if att is not None:
             self._end(att, campaign, None, "canceled", reason, allowed=AttemptState.CLAIMED)
         try:
-            halt(self.core, campaign.account_id, campaign.id, "fail", reason, reason)
+            halt(self.core, campaign.account_id, campaign.id, "fail", reason, reason, by="dialer")
             log.warning("campaign_failed", campaign_id=campaign.id, reason=reason)
         except Exception:  # already failed, paused or stopped by someone else: nothing to do
             pass
@@ -546,6 +551,7 @@ class Engine:
         bound.info("attempt_ended", state=state, outcome=outcome, recall_due=due, cost=cost)
         if result in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED):
             bound.info("campaign_" + result)
+            event(self.core, att.account_id, att.campaign_id, result, by="dialer")
         if result == CampaignStatus.COMPLETED:
             start_next(self.core, campaign)
         return outcome

@@ -9,7 +9,7 @@ from typing import Any
 from dialer.clock import to_iso
 from dialer.context import Core
 from dialer.errors import InvalidRequest, NotFound, PayloadTooLarge
-from dialer.lifecycle import start, start_checks
+from dialer.lifecycle import event, start, start_checks
 from dialer.models import Campaign, CampaignRequest, Contact, TemplateRequest
 from dialer.phones import InvalidNumber, normalize
 from dialer.states import DELETED, CampaignStatus
@@ -189,6 +189,7 @@ def submit(core: Core, account_id: str, data: Any, start_now: bool = False) -> d
     cid = store.create_campaign(campaign, contacts, counters)
     if cid != campaign.id:  # a concurrent submit with the same idempotency key won
         return _again(core, account_id, cid, start_now)
+    event(core, account_id, cid, "created", contacts=len(contacts), refused=errors)
     if start_now:
         start(core, account_id, cid, checked=True)
     return submit_summary(core, account_id, cid)

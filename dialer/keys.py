@@ -30,6 +30,11 @@ SCHED_LEASED = f"{P}:{{q}}:sched:leased"
 CHECKS = f"{P}:{{q}}:checks"  # zset ref -> when a live call is next checked with its provider
 CHECKS_LEASED = f"{P}:{{q}}:checks:leased"
 API_KEYS = f"{P}:apikeys"  # hash sha256(api key) -> account id
+ALIVE = f"{P}:{{q}}:alive"  # zset "scheduler|host|pid" / "worker|host|pid" -> last heartbeat ms
+TICK = f"{P}:{{q}}:tick"  # hash: the last scheduler tick (at, took_ms, by)
+STATS = (
+    f"{P}:{{q}}:stats"  # hash of counters the scripts keep for /metrics (placed|acct|prov, outcome|..., ...)
+)
 SIM_DIALS = f"{P}:sim:dials"  # list of JSON rows, in dial order
 SIM_NUMBERS = f"{P}:sim:numbers"  # hash number -> times dialled
 
@@ -120,6 +125,16 @@ def campaign_parked(account_id: str, campaign_id: str) -> str:
 
 def schedule(account_id: str, campaign_id: str) -> str:
     return f"{_a(account_id)}:schedule:{campaign_id}"
+
+
+def campaign_events(account_id: str, campaign_id: str) -> str:
+    """Stream: the campaign's audit trail (created, started, paused by whom or why, ...), capped."""
+    return f"{_a(account_id)}:c:{campaign_id}:events"
+
+
+def dials_per_minute(account_id: str) -> str:
+    """Hash minute start ms -> dials placed (the dashboard's chart)."""
+    return f"{_a(account_id)}:perminute"
 
 
 def attempt(account_id: str, key: str) -> str:
@@ -224,4 +239,6 @@ NAMED: dict[str, Callable[[Scope], str]] = {
     "checks": lambda s: CHECKS,
     "checks_leased": lambda s: CHECKS_LEASED,
     "waiting_index": lambda s: WAITING_INDEX,
+    "stats": lambda s: STATS,
+    "per_minute": lambda s: dials_per_minute(s.account),
 }

@@ -23,7 +23,7 @@ from dialer.errors import (
     QuotaExceeded,
 )
 from dialer.keys import parse_attempt_key
-from dialer.models import CallAttempt, Campaign, CampaignSchedule, CampaignState, ProviderConfig
+from dialer.models import CallAttempt, Campaign, CampaignSchedule, ProviderConfig
 from dialer.money import reservation
 from dialer.outcomes import answered_by_human, retryable
 from dialer.pace import hour_start, stagger_ms
@@ -51,6 +51,11 @@ def allowed(command: str, current: str) -> CampaignStatus:
 
 def _result(campaign_id: str, status: str, message: str) -> dict[str, Any]:
     return {"success": True, "message": message, "campaign_id": campaign_id, "status": status}
+
+
+def event(core: Core, account_id: str, campaign_id: str, what: str, by: str = "user", **fields: Any) -> None:
+    """A line of the campaign's audit trail: what happened, who did it (user, dialer, chain), why."""
+    core.store.add_event(account_id, campaign_id, what, core.now(), by=by, **fields)
 
 
 def change(core: Core, account_id: str, campaign_id: str, command: str, reason: str = "") -> tuple[str, str]:
@@ -100,7 +105,9 @@ def test_connection(core: Core, provider: ProviderConfig) -> None:
         raise ConnectionFailed() from None
 
 
-def start(core: Core, account_id: str, campaign_id: str, *, checked: bool = False) -> dict[str, Any]:
+def start(
+    core: Core, account_id: str, campaign_id: str, *, checked: bool = False, by: str = "user"
+) -> dict[str, Any]:
     """Start a campaign (seed 004 body): from draft the checks, then draft -> scheduled and the PENDING
     schedule in one step; a scheduled one answers its schedule again; a paused one resumes.
     ``checked``: the caller has just run the start checks (submit)."""
@@ -116,6 +123,7 @@ def start(core: Core, account_id: str, campaign_id: str, *, checked: bool = Fals
         raise refused(sched)
     if result == "ok":
         log.info("campaign_started", campaign_id=campaign_id, start_at=sched.start_at)
+        event(core, account_id, campaign_id, "started", by=by, start_at=to_iso(sched.start_at))
     return _start_body(campaign, sched, now)
 
 
@@ -164,10 +172,20 @@ def start_next(core: Core, campaign: Campaign) -> None:
         return
     bound = log.bind(campaign_id=campaign.id, next_campaign_id=nxt)
     try:
-        start(core, campaign.account_id, nxt)
+        start(core, campaign.account_id, nxt, by="chain")
         bound.info("next_campaign_started")
+        event(core, campaign.account_id, campaign.id, "chained", by="dialer", next_campaign_id=nxt)
     except (DialerError, NotFound) as exc:
         bound.warning("next_campaign_not_started", error=str(exc))
+        event(
+            core,
+            campaign.account_id,
+            campaign.id,
+            "chain_refused",
+            by="dialer",
+            next_campaign_id=nxt,
+            reason=str(exc),
+        )
     core.store.mark_next_fired(campaign.account_id, campaign.id, core.now())
 
 
@@ -175,6 +193,7 @@ def start_next(core: Core, campaign: Campaign) -> None:
 def pause(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     """No new dial starts once this returns (admission reads the same status key); live calls finish."""
     change(core, account_id, campaign_id, "pause", "paused")
+    event(core, account_id, campaign_id, "paused")
     return _result(campaign_id, CampaignStatus.PAUSED, "Campaign paused")
 
 
@@ -190,7 +209,9 @@ def resume(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
         if core.store.get_account(account_id).available < need:
             raise InsufficientBalance()
     _, after = change(core, account_id, campaign_id, "resume" if state.launched else "resume-unlaunched")
+    event(core, account_id, campaign_id, "resumed")
     if after == CampaignStatus.COMPLETED:
+        event(core, account_id, campaign_id, "completed", by="dialer")
         start_next(core, campaign)
     return _result(campaign_id, after, "Campaign completed" if after == "completed" else "Campaign resumed")
 
@@ -207,12 +228,20 @@ def cancel(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     return _result(campaign_id, CampaignStatus.CANCELLED, "Campaign cancelled")
 
 
-def halt(core: Core, account_id: str, campaign_id: str, command: str, reason: str, ended_why: str) -> str:
+def halt(
+    core: Core, account_id: str, campaign_id: str, command: str, reason: str, ended_why: str, by: str = "user"
+) -> str:
     """Stop, cancel or fail: the state change, then every attempt not yet dialled ends canceled now (not
     when it comes due hours later); returns the status after."""
-    change(core, account_id, campaign_id, command, reason)
+    _, after = change(core, account_id, campaign_id, command, reason)
+    event(core, account_id, campaign_id, after, by=by, reason=reason or None)
     campaign, _ = core.store.get_campaign(account_id, campaign_id)
-    return core.store.cancel_pending(account_id, campaign_id, campaign.provider or "-", ended_why, core.now())
+    status = core.store.cancel_pending(
+        account_id, campaign_id, campaign.provider or "-", ended_why, core.now()
+    )
+    if status != after:
+        event(core, account_id, campaign_id, status, by="dialer")
+    return status
 
 
 # --- update, delete, re-execute, redial ------------------------------------------------------------------
@@ -249,6 +278,7 @@ def update(
             raise InvalidState(NOT_UPDATABLE)
     else:
         raise InvalidState("the campaign is being changed by someone else; try again")
+    event(core, account_id, campaign_id, "updated", name=name, launch_at=to_iso(launch_at))
     return {
         "success": True,
         "message": "Campaign updated",
@@ -266,6 +296,7 @@ def delete(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     ok, before, _ = core.store.change_status(account_id, campaign_id, "delete", "", now, deleted_at=now)
     if not ok:
         raise refused(before)
+    event(core, account_id, campaign_id, "deleted")
     return {"success": True, "message": "Campaign deleted", "campaign_id": campaign_id, "status": before}
 
 
@@ -316,6 +347,7 @@ def re_execute(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
         if not ok:  # stopped or cancelled meanwhile
             break
         created += int(result)
+    event(core, account_id, campaign_id, "re-executed", contacts=created)
     return {
         "success": True,
         "message": f"Campaign re-executed: {created} contacts to call again",
@@ -348,6 +380,7 @@ def redial(core: Core, account_id: str, key: str) -> dict[str, Any]:
     ok, result = core.store.reopen(account_id, campaign_id, "redial", [(new, _leaves(latest))], now)
     if not ok:
         raise refused(str(result))
+    event(core, account_id, campaign_id, "redialed", attempt=new.key)
     return {
         "success": True,
         "message": "Redial scheduled",
@@ -355,7 +388,3 @@ def redial(core: Core, account_id: str, key: str) -> dict[str, Any]:
         "key": new.key,
         "status": CampaignStatus.RUNNING.value,
     }
-
-
-def state_of(core: Core, account_id: str, campaign_id: str) -> CampaignState:
-    return core.store.campaign_state(account_id, campaign_id)

@@ -15,9 +15,9 @@ from typing import Any
 import phonenumbers
 
 from config import Settings, get_settings
-from dialer import groups, intake, lifecycle, views
+from dialer import groups, intake, lifecycle, ops, views
 from dialer.broker import SUBMIT_CAMPAIGN, MessageSender, make_broker
-from dialer.clock import Clock, SystemClock
+from dialer.clock import Clock, SystemClock, to_iso
 from dialer.connection import connect, resolve_url
 from dialer.context import Core
 from dialer.engine import Engine
@@ -35,6 +35,7 @@ from dialer.validation import validate
 DEFAULT_PROVIDER: dict[str, Any] = {
     "from_numbers": []
 }  # ProviderConfig's own defaults fill the rest (DESIGN §8)
+SUMMARY_LIMIT = 500  # `campaign show` explains campaigns up to this many contacts (watch polls it)
 
 
 class Service:
@@ -131,6 +132,12 @@ class Service:
     ) -> dict[str, Any]:
         """Every account's campaigns (operators)."""
         return views.list_view(self.core, None, check_status(status), limit, page_token)
+
+    def status(self) -> dict[str, Any]:
+        return ops.status(self.core)
+
+    def doctor(self, test_providers: bool = True) -> dict[str, Any]:
+        return ops.doctor(self.core, test_providers)
 
     def simulator_dials(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
         return sim_dials(self.core.store.r, campaign_id)
@@ -261,7 +268,23 @@ class AccountService:
         return lifecycle.redial(self.core, self.account_id, key)
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
-        return views.campaign_view(self.core, self.account_id, self._campaign(campaign_id))
+        """The campaign view, with the explain sentence on top (`summary`; for large campaigns only a
+        pointer: explaining reads every attempt)."""
+        view = views.campaign_view(self.core, self.account_id, self._campaign(campaign_id))
+        if view["counters"]["total"] <= SUMMARY_LIMIT:
+            view["summary"] = ops.explain(self.core, self.account_id, campaign_id)["sentence"]
+        else:
+            view["summary"] = "run `dialer campaign explain` for what its contacts wait for"
+        return view
+
+    def explain(self, campaign_id: str) -> dict[str, Any]:
+        """Why is it not dialling: contacts by what they wait for, with when it can pass."""
+        return ops.explain(self.core, self.account_id, self._campaign(campaign_id))
+
+    def events(self, campaign_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The campaign's audit trail, oldest first."""
+        rows = self.core.store.events(self.account_id, self._campaign(campaign_id), limit)
+        return [{**r, "at": to_iso(int(r["at"])) if r.get("at") else None} for r in rows]
 
     def calls(self, campaign_id: str) -> list[dict[str, Any]]:
         return views.calls_view(self.core, self.account_id, self._campaign(campaign_id))

@@ -6,12 +6,13 @@ once), so two schedulers never send the same work twice.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from config import Settings
 from dialer import keys
-from dialer.broker import CHECK_CALL, LAUNCH_CAMPAIGN, PLACE_CALL
+from dialer.broker import CHECK_CALL, LAUNCH_CAMPAIGN, PLACE_CALL, process_name
 from dialer.pace import MAX_SLOT_WAIT_MS
 from dialer.store import Store
 
@@ -29,7 +30,7 @@ class TickResult:
     woken: int = 0
 
 
-def tick(store: Store, settings: Settings, now_ms: int, sender: Sender) -> TickResult:
+def tick(store: Store, settings: Settings, now_ms: int, sender: Sender, who: str | None = None) -> TickResult:
     """One pass: return expired leases, claim due schedules, attempts and live-call checks.
 
     Claims are bounded by the room left in the queue (``claim_batch`` minus messages waiting), and
@@ -37,6 +38,7 @@ def tick(store: Store, settings: Settings, now_ms: int, sender: Sender) -> TickR
     Checks (outcomes free live slots and money) are never held back behind dials.
     """
     res = TickResult()
+    started = time.monotonic()
     res.released = store.release_expired(now_ms)
     lease_until = now_ms + round(settings.lease_s * 1000)
     room = max(0, settings.claim_batch - store.queued_messages(settings.queue))
@@ -53,6 +55,8 @@ def tick(store: Store, settings: Settings, now_ms: int, sender: Sender) -> TickR
         sender.send(CHECK_CALL, ref)
         res.checks += 1
     res.woken = sweep_waiting(store, now_ms)
+    # the heartbeat: `dialer status` and /healthz know a scheduler is alive, and how late it ticks
+    store.note_tick(who or process_name("scheduler"), now_ms, round((time.monotonic() - started) * 1000))
     return res
 
 

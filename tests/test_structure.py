@@ -36,6 +36,7 @@ LAYERS = [
     {"dialer.groups"},
     {"dialer.engine"},
     {"dialer.views", "dialer.broker"},
+    {"dialer.ops"},
     {"dialer.service"},
 ]
 

@@ -40,6 +40,7 @@ from dialer.states import LIVE_ATTEMPT, AttemptState, ScheduleStatus, lua_prelud
 
 LIVE_CSV = ",".join(sorted(LIVE_ATTEMPT))
 CHUNK = 1000  # contacts or attempts per script call: never one long Lua call
+EVENTS_KEPT = 1000  # a campaign's audit trail keeps about this many events
 
 
 def _lua_file(name: str) -> str:
@@ -650,6 +651,7 @@ class Store:
     def record_dial(
         self,
         att: CallAttempt,
+        provider: str,
         token: str,
         sid: str,
         status: str,
@@ -670,6 +672,7 @@ class Store:
                 deadline_ms,
                 now_ms,
                 att.key,
+                f"{att.account_id}/{provider}",
             ],
         )
         return bool(res == "ok")
@@ -741,6 +744,7 @@ class Store:
                 ended_at,
                 *(_attempt_args(a, recall) if recall else [keys.ref(a, next_key), 0, 0, "{}"]),
                 "1" if permanent else "0",
+                f"{a}/{provider}",
             ],
             given={"next_attempt": keys.attempt(a, next_key)},
         )
@@ -829,6 +833,75 @@ class Store:
             dups, bad = dups + int(res[1]), bad + int(res[2])
             added += [c for c, flag in zip(chunk, str(res[3]), strict=True) if flag == "o"]
         return added, dups, bad
+
+    # --- the audit trail, heartbeats and what operators read ------------------------------------------------
+    def add_event(self, account_id: str, campaign_id: str, event: str, now_ms: int, **fields: Any) -> None:
+        """One line of the campaign's audit trail (a capped stream: the last ~1,000 events)."""
+        entry = {"event": event, "at": now_ms, **{k: str(v) for k, v in fields.items() if v is not None}}
+        self.r.xadd(
+            keys.campaign_events(account_id, campaign_id), entry, maxlen=EVENTS_KEPT, approximate=True
+        )
+
+    def events(self, account_id: str, campaign_id: str, limit: int = 1000) -> list[dict[str, str]]:
+        rows = self.r.xrange(keys.campaign_events(account_id, campaign_id), count=limit)
+        return [dict(fields) for _, fields in rows]
+
+    def beat(self, who: str, now_ms: int) -> None:
+        """A process says it is alive (``scheduler|host|pid`` or ``worker|host|pid``); the dead are pruned."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.ALIVE, {who: now_ms})
+            pipe.zremrangebyscore(keys.ALIVE, "-inf", now_ms - 3_600_000)
+            pipe.execute()
+
+    def forget(self, who: str) -> None:
+        self.r.zrem(keys.ALIVE, who)
+
+    def alive(self, since_ms: int) -> list[tuple[str, int]]:
+        return [
+            (str(m), int(s)) for m, s in self.r.zrangebyscore(keys.ALIVE, since_ms, "+inf", withscores=True)
+        ]
+
+    def note_tick(self, who: str, now_ms: int, took_ms: int) -> None:
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.TICK, mapping={"at": now_ms, "took_ms": took_ms, "by": who})
+            pipe.zadd(keys.ALIVE, {who: now_ms})
+            pipe.execute()
+
+    def last_tick(self) -> dict[str, str]:
+        return dict(self.r.hgetall(keys.TICK))
+
+    def stats(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.r.hgetall(keys.STATS).items()}
+
+    def backlog(self, now_ms: int) -> dict[str, Any]:
+        """Work waiting for the scheduler and the workers."""
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.zcount(keys.DUE, "-inf", now_ms)
+            pipe.zcard(keys.DUE)
+            pipe.zcard(keys.LEASED)
+            pipe.zcount(keys.SCHED_DUE, "-inf", now_ms)
+            pipe.zcard(keys.CHECKS)
+            pipe.zrange(keys.DUE, 0, 0, withscores=True)
+            due_now, due_all, leased, launches, checks, oldest = pipe.execute()
+        return {
+            "due_now": int(due_now),
+            "due_later": int(due_all) - int(due_now),
+            "claimed": int(leased),
+            "launches_due": int(launches),
+            "live_call_checks": int(checks),
+            "oldest_due_ms": int(oldest[0][1]) if oldest else None,
+        }
+
+    def dials_per_minute(self, account_id: str, since_ms: int) -> dict[int, int]:
+        key = keys.dials_per_minute(account_id)
+        raw = {int(k): int(v) for k, v in self.r.hgetall(key).items()}
+        old = [str(k) for k in raw if k < since_ms - 3_600_000]
+        if old:
+            self.r.hdel(key, *old)
+        return {k: v for k, v in raw.items() if k >= since_ms}
+
+    def account_ids(self) -> list[str]:
+        return sorted(self.r.smembers(keys.ACCOUNTS))
 
     # --- templates ------------------------------------------------------------------------------------------
     def create_template(self, tpl: Template) -> None:

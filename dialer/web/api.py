@@ -123,6 +123,19 @@ def campaign_calls(
     return scope.calls_page(campaign_id, limit, page_token)
 
 
+@router.get("/campaigns/{campaign_id}/explain", tags=["campaigns"])
+def explain_campaign(scope: Account, campaign_id: str) -> dict[str, Any]:
+    """Why is it not dialling: its contacts by what they wait for, each with the earliest time it can pass,
+    and one sentence on top."""
+    return scope.explain(campaign_id)
+
+
+@router.get("/campaigns/{campaign_id}/events", tags=["campaigns"])
+def campaign_events(scope: Account, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's audit trail: created, started, paused (by whom or why), resumed, completed, chained."""
+    return scope.events(campaign_id)
+
+
 @router.put("/campaigns/{campaign_id}", tags=["campaigns"], openapi_extra=_schema(Update))
 def update_campaign(scope: Account, campaign_id: str, payload: Annotated[Any, Body()]) -> dict[str, Any]:
     """Name and launch time, only while draft or scheduled (seed 001's message otherwise)."""

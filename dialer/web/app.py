@@ -24,10 +24,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import Settings, get_settings
-from dialer import __version__
+from dialer import __version__, ops
 from dialer.errors import DialerError, RedisUnavailable
 from dialer.service import Service
-from dialer.web import compat, twilio
+from dialer.web import compat, metrics, twilio
 from dialer.web.api import admin_router, router
 
 log = structlog.get_logger("dialer.web")
@@ -114,16 +114,25 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
     app.include_router(router)
     app.include_router(twilio.router)
     app.include_router(compat.router)
+    app.include_router(metrics.router)
     if settings.admin_token:
         app.include_router(admin_router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz(request: Request) -> JSONResponse:
-        """200 when Redis answers, 503 with the reason otherwise."""
+        """200 when Redis answers and a scheduler is alive; 503 with the reason otherwise."""
+        svc = request.app.state.service
         try:
-            request.app.state.service.core.store.r.ping()
+            svc.core.store.r.ping()
+            ticking = ops.scheduler_alive(svc.core)
         except (redis.RedisError, AttributeError) as exc:
             return JSONResponse({"status": "unavailable", "error": f"Redis: {exc}"}, status_code=503)
+        if not ticking:
+            error = (
+                f"no scheduler has ticked in the last {ops.scheduler_alive_ms(svc.core) // 1000} s: "
+                "due work is not handed out"
+            )
+            return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     _install_error_handlers(app)

@@ -1,6 +1,6 @@
 -- admit: all or nothing, may this claimed attempt dial now? (DESIGN §3 step 4, §10 Pace)
 -- Every counter that decides (quota, live calls, money, pace slots) changes here, in the same step.
--- KEYS: attempt campaign provider provider_state quota quota_deferred account leased due parked provider_waiting account_waiting waiting_index
+-- KEYS: attempt campaign provider provider_state quota quota_deferred account leased due parked provider_waiting account_waiting waiting_index stats
 -- (quota: the provider's calls this UTC hour; quota_deferred: attempts deferred into the next hour;
 -- waiting_index: the non-empty waiting sets and what each waits on, for the scheduler's sweep)
 -- ARGV[1] now_ms  ARGV[2] ref  ARGV[3] dial token  ARGV[4] campaign stagger_ms
@@ -45,12 +45,14 @@ local function handoff(live_after)
   if max_conc <= 0 or live_after < max_conc then wake(K.provider_waiting, K.due, now, 1) end
 end
 local function park(set, score, reason, index_value)
+  redis.call('HINCRBY', K.stats, 'deferred|' .. reason, 1)
   redis.call('ZREM', K.leased, ref)
   redis.call('ZADD', set, score, ref)
   redis.call('HSET', K.attempt, 'state', 'scheduled', 'reason', reason)
   if index_value then redis.call('HSET', K.waiting_index, set, index_value) end
 end
 local function defer(due, reason)
+  redis.call('HINCRBY', K.stats, 'deferred|' .. reason, 1)
   redis.call('ZREM', K.leased, ref)
   redis.call('ZADD', K.due, due, ref)
   redis.call('HSET', K.attempt, 'state', 'scheduled', 'reason', reason, 'due_at', due)

@@ -1,13 +1,13 @@
 -- finish: the one path by which an attempt ends (provider outcome, dial error, skip, cancel, poison):
 -- settles money idempotently (CAS on the attempt's state), frees the live slot, updates the counters,
 -- writes the recall attempt when one is due, and completes the campaign when nothing is left.
--- KEYS: attempt campaign provider_state account checks checks_leased leased due provider_waiting account_waiting next_attempt campaign_attempts parked
+-- KEYS: attempt campaign provider_state account checks checks_leased leased due provider_waiting account_waiting next_attempt campaign_attempts parked stats
 -- (checks / checks_leased: when each live call is next checked with its provider)
 -- ARGV[1] now  ARGV[2] ref  ARGV[3] allowed current states (comma list)  ARGV[4] sid ('' = any)
 -- ARGV[5] final state  ARGV[6] reason  ARGV[7] outcome: delivered|failed|skipped|recall
 -- ARGV[8] answered_by  ARGV[9] duration_s  ARGV[10] cost (units)  ARGV[11] error_code  ARGV[12] ended_at
 -- ARGV[13] recall: next ref  ARGV[14] its due_at  ARGV[15] its order score  ARGV[16] its JSON
--- ARGV[17] '1' when the failure is permanent (never re-executed)
+-- ARGV[17] '1' when the failure is permanent (never re-executed)  ARGV[18] the stats label ACCOUNT/PROVIDER
 -- Returns {'ok', campaign status} or {'stale', attempt state}.
 local now = tonumber(ARGV[1])
 local ref = ARGV[2]
@@ -46,6 +46,8 @@ else
   redis.call('HINCRBY', K.campaign, 'scheduled', -1)
 end
 redis.call('HINCRBY', K.campaign, 'cost', cost)
+redis.call('HINCRBY', K.stats, 'outcome|' .. ARGV[18] .. '|' .. ARGV[5], 1)
+if cost > 0 then redis.call('HINCRBY', K.stats, 'settled|' .. ARGV[18], cost) end
 local outcome = ARGV[7]
 if outcome == 'recall' and not OPEN[redis.call('HGET', K.campaign, 'status')] then
   outcome = 'failed'  -- stopping, stopped, cancelled: no new attempt
