@@ -17,6 +17,7 @@ import structlog
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
+from dialer.connection import client_for
 from dialer.store import Store
 
 log = structlog.get_logger("dialer.broker")
@@ -88,7 +89,8 @@ class Heartbeat(Middleware):
 
 
 def make_broker(url: str, *, global_: bool = True) -> RedisBroker:
-    broker = RedisBroker(url=url)
+    """The Redis broker on the same Redis as the store (TLS and Sentinel URLs included)."""
+    broker = RedisBroker(client=client_for(url, decode=False))
     broker.add_middleware(LogContext())
     if global_:
         dramatiq.set_broker(broker)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
 
 import redis
+from redis.sentinel import Sentinel
 
 from config import Settings, get_settings
 from dialer.errors import RedisUnavailable
@@ -33,16 +36,46 @@ def resolve_url(settings: Settings | None = None) -> str:
     )
 
 
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+def client_for(url: str, *, decode: bool = True) -> redis.Redis:
+    """A client for ``redis://``, ``rediss://`` (TLS; redis-py's ``?ssl_cert_reqs=`` and friends apply),
+    ``unix://`` or ``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`` (the current
+    master of a Sentinel-managed set, found again after a failover). Raises ValueError for anything else."""
+    options: dict[str, Any] = {
+        "decode_responses": decode,
+        "socket_connect_timeout": 3,
+        "health_check_interval": 30,
+    }
+    if not url.startswith(SENTINEL_SCHEME):
+        return redis.Redis.from_url(url, **options)
+    parsed = urlparse(url)
+    hosts = parsed.netloc.rpartition("@")[2]
+    nodes = []
+    for node in hosts.split(","):
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"sentinel address {node!r} is not HOST:PORT")
+        nodes.append((host, int(port)))
+    path = [p for p in parsed.path.split("/") if p]
+    if not path:
+        raise ValueError("redis+sentinel:// needs the service name: redis+sentinel://HOST:PORT/SERVICE[/DB]")
+    service, db = path[0], int(path[1]) if len(path) > 1 and path[1].isdigit() else 0
+    password = unquote(parsed.password) if parsed.password else None
+    sentinel = Sentinel(nodes, socket_timeout=3, sentinel_kwargs={"password": password} if password else None)
+    return sentinel.master_for(service, redis_class=redis.Redis, db=db, password=password, **options)
+
+
 def connect(url: str | None = None, settings: Settings | None = None) -> redis.Redis:
     """A client with str responses; raises RedisUnavailable (exit 3) when nothing answers."""
     url = url or resolve_url(settings)
     try:
-        client = redis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=3, health_check_interval=30
-        )
+        client = client_for(url)
     except ValueError as exc:
         raise RedisUnavailable(
-            f"{url!r} is not a Redis URL ({exc}); use redis://HOST:PORT[/DB] or rediss://...; {HINT}"
+            f"{url!r} is not a Redis URL ({exc}); use redis://HOST:PORT[/DB], rediss://... (TLS) or "
+            f"redis+sentinel://HOST:PORT/SERVICE; {HINT}"
         ) from None
     try:
         client.ping()

@@ -27,7 +27,7 @@ from config import Settings, get_settings
 from dialer import __version__, ops
 from dialer.errors import DialerError, RedisUnavailable
 from dialer.service import Service
-from dialer.web import compat, metrics, twilio
+from dialer.web import compat, dashboard, metrics, twilio
 from dialer.web.api import admin_router, router
 
 log = structlog.get_logger("dialer.web")
@@ -115,6 +115,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
     app.include_router(twilio.router)
     app.include_router(compat.router)
     app.include_router(metrics.router)
+    app.include_router(dashboard.router)
     if settings.admin_token:
         app.include_router(admin_router)
 
