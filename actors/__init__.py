@@ -8,7 +8,9 @@ ended ``failed`` / ``internal_error`` at the limit) instead of cycling for ever.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -28,6 +30,7 @@ from dialer.broker import (
 )
 from dialer.connection import resolve_url
 from dialer.errors import DialerError
+from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
 
 settings = get_settings()
@@ -41,7 +44,8 @@ _lock = threading.Lock()
 
 
 def service() -> Service:
-    """The worker process's one service (built on first use, in the worker, after the fork)."""
+    """The worker process's one service (built on first use, in the worker, after the fork; built again
+    on the next message if Redis was unreachable at that moment)."""
     global _service
     with _lock:
         if _service is None:
@@ -67,22 +71,46 @@ broker.add_middleware(PoisonGuard())
 broker.add_middleware(Heartbeat(lambda: service().core.store))
 
 
+outage = Outage("worker")
+
+
+def through_outages(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Redis away mid-message: one warning per outage (not a traceback per message); the work is not lost
+    — its claim's lease brings it back once Redis answers again."""
+
+    @functools.wraps(fn)
+    def run(*args: Any) -> Any:
+        try:
+            result = fn(*args)
+        except OUTAGE_ERRORS as exc:
+            outage.failed(exc)
+            return None
+        outage.ok()
+        return result
+
+    return run
+
+
 @dramatiq.actor(actor_name=LAUNCH_CAMPAIGN, max_retries=0, queue_name=QUEUE)
+@through_outages
 def launch_campaign(account_id: str, campaign_id: str) -> None:
     service().engine.launch(account_id, campaign_id)
 
 
 @dramatiq.actor(actor_name=PLACE_CALL, max_retries=0, queue_name=QUEUE)
+@through_outages
 def place_call(ref: str) -> None:
     service().engine.place_call(ref)
 
 
 @dramatiq.actor(actor_name=CHECK_CALL, max_retries=0, queue_name=QUEUE)
+@through_outages
 def check_call(ref: str) -> None:
     service().engine.check_call(ref)
 
 
 @dramatiq.actor(actor_name=SUBMIT_CAMPAIGN, max_retries=0, queue_name=QUEUE)
+@through_outages
 def submit_campaign(account_id: str, campaign: dict[str, Any], start: bool = True) -> None:
     """Intake by message, for services that enqueue campaigns without HTTP. A refused campaign is logged
     with the reason (there is nobody to answer), never retried."""

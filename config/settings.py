@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=None, repr=False, description="Fernet key that encrypts provider credentials at rest."
     )
     queue: str = Field(default="dialer", description="Dramatiq queue name of the actors.")
+    expand_chunk: int = Field(
+        default=1000, ge=1, le=10_000, description="Contacts turned into attempts per step of a launch."
+    )
     poison_limit: int = Field(
         default=3, ge=1, description="Times an attempt's processing may raise before it ends failed."
     )

@@ -18,6 +18,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
 from dialer.connection import client_for
+from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.store import Store
 
 log = structlog.get_logger("dialer.broker")
@@ -71,13 +72,15 @@ class Heartbeat(Middleware):
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
         name = process_name("worker")
+        outage = Outage("heartbeat")
 
         def beat() -> None:
             while not self.stop.is_set():
                 try:
                     self.store().beat(name, int(time.time() * 1000))
-                except Exception:  # Redis away for a moment: the next beat tries again
-                    log.warning("heartbeat_failed", process=name)
+                    outage.ok()
+                except OUTAGE_ERRORS as exc:  # Redis away for a moment: the next beat tries again
+                    outage.failed(exc)
                 self.stop.wait(self.interval_s)
 
         threading.Thread(target=beat, name="heartbeat", daemon=True).start()

@@ -104,6 +104,8 @@ class DevStack:
                 str(self.threads),
                 "--queues",
                 self.settings.queue,
+                "--worker-shutdown-timeout",
+                "30000",  # SIGTERM: in-flight dials finish, then the worker stops
             ],
             env,
             var,

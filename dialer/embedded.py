@@ -58,7 +58,7 @@ def free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child: 127.0.0.1 on a free port, AOF on, noeviction, data and logs under ``var_dir``."""
 
-    def __init__(self, var_dir: Path, port: int | None = None, appendfsync: str = "everysec") -> None:
+    def __init__(self, var_dir: Path, port: int | None = None, appendfsync: str = "always") -> None:
         self.var_dir = var_dir.resolve()
         self.port = port or free_port()
         self.appendfsync = appendfsync

@@ -23,6 +23,7 @@ import structlog
 from dialer import keys
 from dialer.context import Core
 from dialer.errors import Forbidden, InvalidRequest
+from dialer.faults import crash_point
 from dialer.groups import feed_campaign
 from dialer.hours import NeverOpens, next_opening, zone_chain
 from dialer.lifecycle import event, halt, start_next
@@ -44,7 +45,6 @@ from dialer.templates import twiml_for
 
 log = structlog.get_logger("dialer.engine")
 
-EXPAND_CHUNK = 1000
 RING_TIMEOUT_S = 30
 LIVE_GRACE_MS = 60_000
 POLL_MIN_MS = 2_000  # a live call without a provider hint is polled after 2 s, then less often
@@ -136,7 +136,8 @@ class Engine:
         cursor = store.campaign_state(a, c).expand_cursor
         rank = rank_at(cursor)
         while True:
-            chunk = store.contacts(a, c, cursor, cursor + EXPAND_CHUNK - 1) if cursor < total else []
+            size = self.core.settings.expand_chunk
+            chunk = store.contacts(a, c, cursor, cursor + size - 1) if cursor < total else []
             attempts = []
             for ct in chunk:
                 if ct.intake != "ok":
@@ -166,6 +167,7 @@ class Engine:
             cursor = new_cursor
             if last:
                 return
+            crash_point("during_expansion")
 
     # --- place_call -----------------------------------------------------------------------------------------
     def place_call(self, ref: str) -> str:
@@ -176,6 +178,7 @@ class Engine:
         if att is None or att.state in FINAL_ATTEMPT:
             store.ack_lease(account_id, key)
             return "final" if att else "missing"
+        crash_point("after_claim")
         bound = log.bind(campaign_id=att.campaign_id, attempt=key)
         campaign, state = store.get_campaign(account_id, att.campaign_id)
         provider = store.find_provider(account_id, campaign.provider)
@@ -232,6 +235,7 @@ class Engine:
         if decision != "admit":
             bound.info("attempt_" + decision, reason=reason, due_at=slot or None)
             return decision
+        crash_point("after_admit")  # marked dialing, nothing sent
         att = att.model_copy(
             update={
                 "state": AttemptState.DIALING,
@@ -349,6 +353,7 @@ class Engine:
         except RetryableDialError as exc:
             bound.warning("dial_uncertain", reason=exc.reason)
             return self._after_uncertain_dial(att, campaign, provider, token, exc)
+        crash_point("after_provider_accepted")  # the call exists; nothing recorded yet
         deadline = self._deadline(att, provider)
         first = first_check_ms(self._now(), res.check_at_ms, client.pushes_outcomes, deadline)
         if store.record_dial(att, provider.name, token, res.sid, res.status, first, deadline, self._now()):
@@ -472,6 +477,7 @@ class Engine:
             return "progress"
         campaign, _ = store.get_campaign(account_id, att.campaign_id)
         provider = store.find_provider(account_id, campaign.provider)
+        crash_point("before_settle")  # the outcome is known, nothing settled yet
         return self._end(
             att,
             campaign,

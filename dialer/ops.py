@@ -312,8 +312,13 @@ def doctor(core: Core, test_providers: bool = True) -> dict[str, Any]:
               f"maxmemory-policy {config.get('maxmemory-policy')}",
               "set maxmemory-policy noeviction: an evicted key is a lost call or a lost reservation")  # fmt: skip
         fsync = config.get("appendfsync")
-        check("appendfsync", fsync in ("everysec", "always"), f"appendfsync {fsync}",
-              "use everysec (see docs/reliability.md) or always")  # fmt: skip
+        check(
+            "appendfsync",
+            fsync == "always",
+            f"appendfsync {fsync}",
+            "set appendfsync always: with everysec a machine crash can lose the last second, and an attempt "
+            "admitted in it could be dialled again (docs/reliability.md; measured cost in docs/benchmarks.md)",
+        )
     persistence = r.info("persistence")
     for key in ("aof_last_write_status", "aof_last_bgrewrite_status", "rdb_last_bgsave_status"):
         value = persistence.get(key)

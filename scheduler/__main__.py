@@ -13,6 +13,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from config import get_settings
 from config.logging import configure_logging
 from dialer.errors import RedisUnavailable
+from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
 from scheduler import tick
 
@@ -28,13 +29,18 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     store, clock, sender = svc.core.store, svc.core.clock, svc.sender
+    outage = Outage("scheduler")
 
     def run_tick() -> None:
         try:
             res = tick(store, settings, clock.now_ms(), sender)
+        except OUTAGE_ERRORS as exc:  # one line per outage; the next tick tries again
+            outage.failed(exc)
+            return
         except Exception:
             log.exception("tick_failed")
             return
+        outage.ok()
         if res.schedules or res.attempts or res.checks or res.released:
             log.debug("tick", **vars(res))
 
@@ -42,7 +48,8 @@ def main() -> int:
     sched.add_job(run_tick, "interval", seconds=settings.scheduler_tick_s, id="tick")
 
     def stop(*_: Any) -> None:
-        sched.shutdown(wait=False)
+        # graceful: the tick under way finishes (a claim is never left half-sent), then the process exits
+        sched.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)
     log.info("scheduler_started", tick_s=settings.scheduler_tick_s)

@@ -25,7 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import Settings, get_settings
 from dialer import __version__, ops
-from dialer.errors import DialerError, RedisUnavailable
+from dialer.errors import DialerError
+from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
 from dialer.web import compat, dashboard, metrics, twilio
 from dialer.web.api import admin_router, router
@@ -164,14 +165,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         message = "not found" if exc.status_code == 404 else str(exc.detail)
         return JSONResponse({"error": message}, status_code=exc.status_code)
 
-    @app.exception_handler(RedisUnavailable)
-    async def _redis_down(request: Request, exc: RedisUnavailable) -> JSONResponse:
+    outage = Outage("web")
+
+    async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+        outage.failed(exc)  # one warning per outage, not one per request
         return JSONResponse({"error": "the store is unavailable; try again shortly"}, status_code=503)
 
-    @app.exception_handler(redis.ConnectionError)
-    async def _redis_lost(request: Request, exc: redis.ConnectionError) -> JSONResponse:
-        log.warning("redis_unreachable", error=str(exc))
-        return JSONResponse({"error": "the store is unavailable; try again shortly"}, status_code=503)
+    for error in OUTAGE_ERRORS:
+        app.add_exception_handler(error, _redis_down)
+
+    @app.middleware("http")
+    async def _outage_over(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        if response.status_code < 500:
+            outage.ok()
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,27 @@
+"""Crash points, for the crash tests and `make chaos`: with ``DIALER_CRASH_POINTS=name[,name...]`` a process
+kills itself with SIGKILL the first time it reaches one of those lines — so a test can put a worker's
+death exactly between two steps. ``DIALER_CRASH_MARKS`` (a directory) makes each point fire once across
+processes, and tells the test it fired. Off (one set lookup) when the variable is unset.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+POINTS = frozenset(p.strip() for p in os.environ.get("DIALER_CRASH_POINTS", "").split(",") if p.strip())
+
+
+def crash_point(name: str) -> None:
+    if name not in POINTS:
+        return
+    marks = os.environ.get("DIALER_CRASH_MARKS")
+    if marks:
+        try:
+            fd = os.open(Path(marks) / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return  # fired already
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
