@@ -25,6 +25,7 @@ from dialer.broker import (
     LAUNCH_CAMPAIGN,
     PLACE_CALL,
     SUBMIT_CAMPAIGN,
+    HandBackOnShutdown,
     Heartbeat,
     make_broker,
 )
@@ -69,6 +70,7 @@ class PoisonGuard(Middleware):
 
 broker.add_middleware(PoisonGuard())
 broker.add_middleware(Heartbeat(lambda: service().core.store))
+broker.add_middleware(HandBackOnShutdown(lambda: service().core.store))
 
 
 outage = Outage("worker")

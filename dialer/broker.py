@@ -14,6 +14,7 @@ from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
@@ -89,6 +90,56 @@ class Heartbeat(Middleware):
         self.stop.set()
         with contextlib.suppress(Exception):
             self.store().forget(process_name("worker"))
+
+
+class HandBackOnShutdown(Middleware):
+    """On SIGTERM Dramatiq lets each worker thread finish the message in hand (within
+    ``--worker-shutdown-timeout``), then puts the messages it had fetched but not started back on the
+    queue. This hands their claims back too: the dials and checks are due again now, so another worker
+    takes them at once instead of when their lease runs out, and the stop is counted as
+    ``released|shutdown``, not as a crash (``released|expired``). It reads Dramatiq's worker queues; were
+    they to change, the leases would still bring the work back."""
+
+    def __init__(self, store: Callable[[], Store]) -> None:
+        self.store = store
+        self.worker: Any = None
+        self.lock = threading.Lock()
+        self.done: set[str] = set()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self.worker = worker
+
+    def before_consumer_thread_shutdown(self, broker: Any, thread: Any) -> None:
+        """Called as each consumer stops: the worker threads have finished, nothing is fetched any more."""
+        messages = [item.message for item in _queued(self.worker, "work_queue")]
+        messages += [item.message for item in _queued(thread, "delay_queue")]
+        for data in list(getattr(getattr(thread, "consumer", None), "message_cache", None) or []):
+            with contextlib.suppress(Exception):
+                messages.append(Message.decode(data))
+        refs = {PLACE_CALL: [], CHECK_CALL: []}  # type: dict[str, list[str]]
+        with self.lock:
+            for m in messages:
+                if m.actor_name in refs and m.args and str(m.args[0]) not in self.done:
+                    refs[m.actor_name].append(str(m.args[0]))
+                    self.done.add(str(m.args[0]))
+            if not refs[PLACE_CALL] and not refs[CHECK_CALL]:
+                return
+            try:
+                n = self.store().release_unprocessed(
+                    refs[PLACE_CALL], refs[CHECK_CALL], int(time.time() * 1000)
+                )
+                log.info(
+                    "claims_handed_back", released=n, fetched=len(refs[PLACE_CALL]) + len(refs[CHECK_CALL])
+                )
+            except Exception as exc:  # Redis away: the leases bring the work back
+                log.warning("claims_not_handed_back", error=f"{type(exc).__name__}: {exc}")
+
+
+def _queued(owner: Any, name: str) -> list[Any]:
+    """The items waiting in a Dramatiq worker's priority queue (a snapshot; nothing taken out)."""
+    queue = getattr(owner, name, None)
+    with getattr(queue, "mutex", contextlib.nullcontext()):
+        return list(getattr(queue, "queue", []))
 
 
 def make_broker(url: str, *, global_: bool = True) -> RedisBroker:

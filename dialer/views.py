@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import structlog
+from pydantic import ValidationError
+
 from dialer.clock import to_iso
 from dialer.context import Core
 from dialer.errors import InvalidRequest
@@ -15,6 +18,7 @@ from dialer.pace import hour_window
 from dialer.secrets import is_sealed
 from dialer.states import FINAL_ATTEMPT
 
+log = structlog.get_logger("dialer.views")
 COUNTER_FIELDS = tuple(c for c in COUNTERS if c != "cost")  # contacts and attempts; cost is money
 PAGE_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_.-]+$")
 
@@ -64,8 +68,14 @@ def list_view(
             break
         for cid, score in batch:
             token = f"{score}:{cid}"
-            view = campaign_view(core, account_id or store.campaign_account(cid), cid)
-            if view["deleted_at"] or (status and view["status"] != status):
+            owner = account_id or store.campaign_account(cid)
+            state = store.campaign_state(owner, cid)
+            if state.deleted_at or (status and state.status.value != status):
+                continue
+            try:
+                view = campaign_view(core, owner, cid)
+            except ValidationError:  # one unreadable campaign does not hide all the others
+                log.error("campaign_unreadable", campaign_id=cid, account_id=owner)
                 continue
             result.append(view)
             if len(result) == limit:

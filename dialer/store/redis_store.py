@@ -491,13 +491,29 @@ class Store:
         return self._claim(keys.CHECKS, keys.CHECKS_LEASED, members, [], now_ms, lease_until_ms)
 
     def release_expired(self, now_ms: int, limit: int = 1000) -> int:
+        """Leases that ran out go back to be claimed again (counted as ``released|expired``)."""
         n = 0
         for leased, due in (
             (keys.LEASED, keys.DUE),
             (keys.SCHED_LEASED, keys.SCHED_DUE),
             (keys.CHECKS_LEASED, keys.CHECKS),
         ):
-            n += len(self._run("release", Scope(), [now_ms, limit], given={"leased": leased, "due": due}))
+            given = {"leased": leased, "due": due}
+            n += len(self._run("release", Scope(), [now_ms, limit, "expired"], given=given))
+        return n
+
+    def release_unprocessed(self, attempts: Sequence[str], checks: Sequence[str], now_ms: int) -> int:
+        """A stopping worker hands back the claims of the messages it fetched but did not process (dials
+        and checks), so they are claimed again at once instead of when their lease runs out; counted as
+        ``released|shutdown``, not as a crash."""
+        n = 0
+        for refs, leased, due in (
+            (attempts, keys.LEASED, keys.DUE),
+            (checks, keys.CHECKS_LEASED, keys.CHECKS),
+        ):
+            if refs:
+                given = {"leased": leased, "due": due}
+                n += len(self._run("release", Scope(), [now_ms, 0, "shutdown", *refs], given=given))
         return n
 
     def queued_messages(self, queue: str) -> int:

@@ -79,6 +79,12 @@ class DialerCollector(Collector):
         deferrals = CounterMetricFamily(
             "dialer_deferrals", "Attempts that had to wait, by reason", labels=["reason"]
         )
+        released = CounterMetricFamily(
+            "dialer_claims_released",
+            "Claims given back to be taken again: expired (a worker died or was stuck: look into it) or "
+            "shutdown (a worker stopped cleanly)",
+            labels=["reason"],
+        )
         for key, value in sorted(stats.items()):
             kind, _, rest = key.partition("|")
             if kind == "placed":
@@ -90,7 +96,9 @@ class DialerCollector(Collector):
                 settled.add_metric(rest.split("/", 1), value / UNITS_PER_CURRENCY)
             elif kind == "deferred":
                 deferrals.add_metric([rest], value)
-        yield from (placed, outcomes, settled, deferrals)
+            elif kind == "released":
+                released.add_metric([rest], value)
+        yield from (placed, outcomes, settled, deferrals, released)
 
     @staticmethod
     def _accounts(store: Any, now: int) -> Iterator[Metric]:
