@@ -9,6 +9,7 @@ ended ``failed`` / ``internal_error`` at the limit) instead of cycling for ever.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +32,7 @@ from dialer.broker import (
 )
 from dialer.connection import resolve_url
 from dialer.errors import DialerError
-from dialer.outage import OUTAGE_ERRORS, Outage
+from dialer.outage import OUTAGE_ERRORS, FoldConnectionErrors, process_outage
 from dialer.service import Service
 
 settings = get_settings()
@@ -73,7 +74,9 @@ broker.add_middleware(Heartbeat(lambda: service().core.store))
 broker.add_middleware(HandBackOnShutdown(lambda: service().core.store))
 
 
-outage = Outage("worker")
+outage = process_outage("worker")
+for _handler in logging.getLogger().handlers:
+    _handler.addFilter(FoldConnectionErrors(outage))
 
 
 def through_outages(fn: Callable[..., Any]) -> Callable[..., Any]:

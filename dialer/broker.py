@@ -19,7 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 
 from dialer.connection import client_for
-from dialer.outage import OUTAGE_ERRORS, Outage
+from dialer.outage import OUTAGE_ERRORS, process_outage
 from dialer.store import Store
 
 log = structlog.get_logger("dialer.broker")
@@ -73,7 +73,7 @@ class Heartbeat(Middleware):
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
         name = process_name("worker")
-        outage = Outage("heartbeat")
+        outage = process_outage("worker")
 
         def beat() -> None:
             while not self.stop.is_set():

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import Settings, get_settings
+from config.logging import configure_logging
 from dialer import __version__, ops
 from dialer.errors import DialerError
 from dialer.outage import OUTAGE_ERRORS, Outage
@@ -92,6 +93,8 @@ async def _empty_receive() -> Message:
 def create_app(service: Service | None = None, settings: Settings | None = None) -> FastAPI:
     """The app over ``service`` (default: one built from the settings when the app starts)."""
     settings = settings or (service.core.settings if service else get_settings())
+    if service is None:  # built by uvicorn's factory, in each of its worker processes: their logs too
+        configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
