@@ -178,6 +178,28 @@ def account(store: Any) -> str:
     return account_id
 
 
+def footprint(store: Any, account_id: str) -> set[str]:
+    """Everything stored for one account — its own keys (with their sizes) and its entries in the global
+    indexes and queues — so a test can tell "nothing stored" while other work runs in the background."""
+    from dialer import keys
+
+    r = store.r
+    prefix = keys.account(account_id).removesuffix(":account")
+    glob = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+    found = {f"{k} {r.memory_usage(k) or 0}" for k in r.scan_iter(match=glob, count=1000)}
+    for k in r.scan_iter(match=f"{keys.P}:*", count=1000):
+        if k.startswith(prefix) or k in (keys.STATS, keys.ALIVE, keys.TICK):
+            continue
+        kind = r.type(k)
+        entries: list[tuple[str, str]] = []
+        if kind == "hash":
+            entries = list(r.hgetall(k).items())
+        elif kind in ("zset", "set"):
+            entries = [(m, "") for m in (r.zrange(k, 0, -1) if kind == "zset" else r.smembers(k))]
+        found |= {f"{k} {f}" for f, v in entries if account_id in (f, v) or f.startswith(account_id + "|")}
+    return found
+
+
 def add_sim_provider(store: Any, account_id: str, name: str = "sim", **kw: Any) -> Any:
     from dialer.models import ProviderConfig
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, http_account, session_service, uid, wait_for
+from conftest import ADMIN_TOKEN, footprint, http_account, session_service, uid, wait_for
 from test_cli import as_json, dialer
 
 from dialer import keys
@@ -101,14 +101,14 @@ def test_a_rotated_key_stops_working_and_admin_routes_need_the_admin_token(web: 
     ],
 )
 def test_bad_campaigns_get_400_naming_the_field_and_store_nothing(web: str, body: Any, field: str) -> None:
-    _account, client = http_account(web)
-    before = svc.core.store.r.dbsize()
+    account, client = http_account(web)
+    before = footprint(svc.core.store, account)  # (dbsize would see the module's stack at work)
     res = client.post("/campaigns", json=body)
     assert res.status_code == 400, res.text
     assert field in res.json()["error"]
     if field:
         assert field in [d["field"] for d in res.json()["detail"]]
-    assert svc.core.store.r.dbsize() == before
+    assert footprint(svc.core.store, account) == before
 
 
 def test_malformed_json_and_wrong_types_are_400_not_422(web: str) -> None:
