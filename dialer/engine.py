@@ -75,6 +75,15 @@ def next_poll_ms(now_ms: int, placed_at_ms: int, hint_ms: int | None, deadline_m
     return min(now_ms + wait, deadline_ms) if now_ms < deadline_ms else now_ms + OVERDUE_RECHECK_MS
 
 
+@dataclass(frozen=True)
+class Admission:
+    decision: str  # admit.lua's: admit | defer | wait | park | cancel | pause | stop | stale
+    slot: int
+    reason: str
+    mono: float  # monotonic time just before the admission that counted (the stall guard measures from it)
+    price: int  # per minute, as admitted (the call is charged at it)
+
+
 @dataclass
 class Engine:
     core: Core
@@ -174,14 +183,13 @@ class Engine:
         """Decide and dial one due attempt; returns what happened (for logs and tests)."""
         store, settings = self.core.store, self.core.settings
         account_id, key = keys.parse_ref(ref)
-        att = store.get_attempt(account_id, key)
-        if att is None or att.state in FINAL_ATTEMPT:
+        view = store.dial_view(account_id, key, contact=True)  # one round trip
+        if view is None or view.attempt.state in FINAL_ATTEMPT:
             store.ack_lease(account_id, key)
-            return "final" if att else "missing"
+            return "final" if view else "missing"
+        att, campaign, state, provider = view.attempt, view.campaign, view.state, view.provider
         crash_point("after_claim")
         bound = log.bind(campaign_id=att.campaign_id, attempt=key)
-        campaign, state = store.get_campaign(account_id, att.campaign_id)
-        provider = store.find_provider(account_id, campaign.provider)
         now = self._now()
         if att.state in LIVE_ATTEMPT:
             if att.sid:
@@ -198,12 +206,12 @@ class Engine:
             lease_until = now + round(settings.lease_s * 1000)
             if not store.claim_refs([ref], now + MAX_SLOT_WAIT_MS, lease_until):
                 return "stale"
-        if store.is_dnc(account_id, att.phone):
+        if view.dnc:
             self._end(att, campaign, provider, "skipped", "dnc", allowed=AttemptState.CLAIMED)
             return "skipped"
         if provider is None:
             return self._fail_campaign(campaign, "provider_missing", att)
-        contact = store.contact(account_id, att.campaign_id, att.contact)  # read once per dial
+        contact = view.contact or store.contact(account_id, att.campaign_id, att.contact)
         hours_zone = None
         if state.status == CampaignStatus.RUNNING and campaign.calling_hours is not None:
             chain = zone_chain(contact.data.get("timezone"), att.phone, campaign.timezone)
@@ -222,9 +230,8 @@ class Engine:
         client = self._provider_client(provider)  # before admission: a broken provider admits nothing
         token = uuid.uuid4().hex
         caller = from_number(provider.from_numbers, att.phone)
-        decision, slot, reason, admitted_mono = self._admit(
-            att, campaign, provider, token, caller, hours_zone
-        )
+        admission = self._admit(att, campaign, provider, token, caller, hours_zone)
+        decision, slot, reason = admission.decision, admission.slot, admission.reason
         if decision == "stop":
             return self._fail_campaign(campaign, reason, att)
         if decision == "pause":  # the money ran out: admit.lua paused it
@@ -243,9 +250,11 @@ class Engine:
                 "placed_at": slot,
                 "dialing_at": self._now(),
                 "from_number": caller,
+                "first_at": att.first_at or slot,  # as admit.lua wrote them
+                "price_per_minute": admission.price,
             }
         )
-        return self._dial(att, contact, campaign, provider, client, token, admitted_mono)
+        return self._dial(att, contact, campaign, provider, client, token, admission.mono)
 
     def _admit(
         self,
@@ -255,24 +264,23 @@ class Engine:
         token: str,
         caller: str,
         hours_zone: str | None,
-    ) -> tuple[str, int, str, float]:
+    ) -> Admission:
         """Admission at dial time: a slot booked within a second is slept for, then admission is asked
         again, so a pause acknowledged in between stops the dial. An attempt that keeps missing its slot
-        (a starved thread) goes back to due at its slot instead of holding its claim. Also returns the
-        monotonic time just before the admission that counted (the stall guard measures from it)."""
+        (a starved thread) goes back to due at its slot instead of holding its claim."""
         gap = stagger_ms(campaign.stagger_seconds, provider.calls_per_second)
-        decision, slot, reason = "sleep", 0, ""
+        slot = 0
         for _ in range(3):
             mono = self.core.clock.monotonic()
             now = self._now()
-            decision, slot, reason = self.core.store.admit(
+            decision, slot, reason, price = self.core.store.admit(
                 att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, LATE_SLOT_MS, caller, hours_zone
             )
             if decision != "sleep":
-                return decision, slot, reason, mono
+                return Admission(decision, slot, reason, mono, price)
             time.sleep(max(0, slot - now) / 1000)
         self.core.store.defer(att, provider.name, slot, "pace", self._now())
-        return "defer", slot, "pace", self.core.clock.monotonic()
+        return Admission("defer", slot, "pace", self.core.clock.monotonic(), 0)
 
     def stall_bound_s(self) -> float:
         """How old an admission may be when its dial is sent: well inside the lease, so that recovery
@@ -313,9 +321,12 @@ class Engine:
             amd=campaign.amd_mode,
         )
         # the stall guard: the admission must still be ours and young, right before the dial is sent
-        # (a worker stopped longer than its lease finds recovery took it back, and never dials)
-        stalled = self.core.clock.monotonic() - admitted_mono > self.stall_bound_s()
-        if stalled or not store.still_dialing(att, token):
+        # (a worker stopped longer than its lease finds recovery took it back, and never dials). Recovery
+        # waits for the whole lease (4 bounds), so a fresh admission needs no re-read; one past half the
+        # bound is read again, in case another machine's clock runs ahead.
+        age = self.core.clock.monotonic() - admitted_mono
+        stalled = age > self.stall_bound_s()
+        if stalled or (age > self.stall_bound_s() / 2 and not store.still_dialing(att, token)):
             bound.warning("dial_abandoned_after_stall")
             store.undo_admit(att, provider.name, token, self._now(), "stalled", self._now())
             return "stalled"
@@ -358,6 +369,8 @@ class Engine:
         first = first_check_ms(self._now(), res.check_at_ms, client.pushes_outcomes, deadline)
         if store.record_dial(att, provider.name, token, res.sid, res.status, first, deadline, self._now()):
             bound.info("dialed", sid=res.sid, to=att.phone)
+            if res.final is not None:  # over already: settled in this step, no check to follow
+                self._settle(att.model_copy(update={"sid": res.sid}), campaign, provider, res.final)
             return "dialed"
         current = store.get_attempt(att.account_id, att.key)
         if current is None or current.sid != res.sid:
@@ -467,16 +480,18 @@ class Engine:
     def record_outcome(self, account_id: str, key: str, status: CallStatus) -> str:
         """The one outcome path (callback, poll, reconciliation). A progress state (ringing, answered) is
         kept for display; a final one ends the attempt (idempotent: a repeat changes nothing)."""
-        store = self.core.store
-        att = store.get_attempt(account_id, key)
-        if att is None:
+        view = self.core.store.dial_view(account_id, key)
+        if view is None:
             return "missing"
+        return self._settle(view.attempt, view.campaign, view.provider, status)
+
+    def _settle(
+        self, att: CallAttempt, campaign: Campaign, provider: ProviderConfig | None, status: CallStatus
+    ) -> str:
         if not status.final:
             if att.state in LIVE_ATTEMPT and att.sid == status.sid:
-                store.mark_progress(att, status.sid, status.status)
+                self.core.store.mark_progress(att, status.sid, status.status)
             return "progress"
-        campaign, _ = store.get_campaign(account_id, att.campaign_id)
-        provider = store.find_provider(account_id, campaign.provider)
         crash_point("before_settle")  # the outcome is known, nothing settled yet
         return self._end(
             att,
@@ -569,18 +584,17 @@ class Engine:
         its deadline ends `failed` (lost)."""
         store = self.core.store
         account_id, key = keys.parse_ref(ref)
-        att = store.get_attempt(account_id, key)
-        if att is None or att.state not in LIVE_ATTEMPT:
+        view = store.dial_view(account_id, key)  # one round trip
+        if view is None or view.attempt.state not in LIVE_ATTEMPT:
             store.ack_check(ref)
             return "gone"
-        campaign, _ = store.get_campaign(account_id, att.campaign_id)
-        provider = store.find_provider(account_id, campaign.provider)
+        att, campaign, provider = view.attempt, view.campaign, view.provider
         client = self._provider_client(provider) if provider else None
         status = None
         if client is not None and provider is not None:
             status = client.fetch(att.sid) if att.sid else self._lookup(att, provider)
         if status is not None and status.final:
-            return self.record_outcome(account_id, key, status)
+            return self._settle(att, campaign, provider, status)
         now = self._now()
         deadline = att.deadline_ms or now
         if status is None and now < deadline:

@@ -267,6 +267,8 @@ class Account(BaseModel):
 
 
 class ProviderConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)  # parsed once per stored document and shared (Store's cache)
+
     account_id: str
     name: str
     kind: Literal["simulator", "twilio"]
@@ -289,6 +291,8 @@ class ProviderConfig(BaseModel):
 
 class Campaign(CampaignSettings):
     """A stored campaign's configuration (its live state is ``CampaignState``)."""
+
+    model_config = ConfigDict(frozen=True)  # parsed once per stored document and shared (Store's cache)
 
     id: str
     account_id: str

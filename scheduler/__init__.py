@@ -6,7 +6,6 @@ once), so two schedulers never send the same work twice.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,33 +29,45 @@ class TickResult:
     woken: int = 0
 
 
-def tick(store: Store, settings: Settings, now_ms: int, sender: Sender, who: str | None = None) -> TickResult:
+def tick(
+    store: Store,
+    settings: Settings,
+    now_ms: int,
+    sender: Sender,
+    who: str | None = None,
+    took_ms: int = 0,
+) -> TickResult:
     """One pass: return expired leases, claim due schedules, attempts and live-call checks.
 
     Claims are bounded by the room left in the queue (``claim_batch`` minus messages waiting), and
     attempts are claimed up to ``MAX_SLOT_WAIT_MS`` ahead so that an actor can wait for its exact slot.
-    Checks (outcomes free live slots and money) are never held back behind dials.
+    Checks (outcomes free live slots and money) are never held back behind dials. An idle tick is one
+    round trip (tick.lua); ``took_ms`` is how long the previous one took (the heartbeat shows it).
     """
-    res = TickResult()
-    started = time.monotonic()
-    res.released = store.release_expired(now_ms)
     lease_until = now_ms + round(settings.lease_s * 1000)
-    room = max(0, settings.claim_batch - store.queued_messages(settings.queue))
-    if room:
-        for member in store.claim_schedules(now_ms, lease_until, room):
+    seen = store.look(
+        now_ms,
+        now_ms + MAX_SLOT_WAIT_MS,
+        lease_until,
+        settings.claim_batch,
+        settings.queue,
+        who or process_name("scheduler"),
+        took_ms,
+    )
+    res = TickResult(released=seen.released)
+    if seen.schedules:
+        for member in store.claim_schedules(seen.schedules, now_ms, lease_until):
             sender.send(LAUNCH_CAMPAIGN, *keys.parse_ref(member))
             res.schedules += 1
-        room -= res.schedules
-    if room:
-        for ref in store.claim_attempts(now_ms + MAX_SLOT_WAIT_MS, lease_until, room):
+    if seen.attempts:
+        for ref in store.claim_refs(seen.attempts, now_ms + MAX_SLOT_WAIT_MS, lease_until):
             sender.send(PLACE_CALL, ref)
             res.attempts += 1
-    for ref in store.claim_checks(now_ms, lease_until, settings.claim_batch):
+    for ref in seen.checks:
         sender.send(CHECK_CALL, ref)
         res.checks += 1
-    res.woken = sweep_waiting(store, now_ms)
-    # the heartbeat: `dialer status` and /healthz know a scheduler is alive, and how late it ticks
-    store.note_tick(who or process_name("scheduler"), now_ms, round((time.monotonic() - started) * 1000))
+    if seen.waiting:
+        res.woken = sweep_waiting(store, now_ms)
     return res
 
 

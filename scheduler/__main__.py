@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import time
 from typing import Any
 
 import structlog
@@ -31,9 +32,12 @@ def main() -> int:
     store, clock, sender = svc.core.store, svc.core.clock, svc.sender
     outage = Outage("scheduler")
 
+    last_took_ms = [0]
+
     def run_tick() -> None:
+        started = time.monotonic()
         try:
-            res = tick(store, settings, clock.now_ms(), sender)
+            res = tick(store, settings, clock.now_ms(), sender, took_ms=last_took_ms[0])
         except OUTAGE_ERRORS as exc:  # one line per outage; the next tick tries again
             outage.failed(exc)
             return
@@ -41,6 +45,7 @@ def main() -> int:
             log.exception("tick_failed")
             return
         outage.ok()
+        last_took_ms[0] = round((time.monotonic() - started) * 1000)
         if res.schedules or res.attempts or res.checks or res.released:
             log.debug("tick", **vars(res))
 

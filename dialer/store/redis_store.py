@@ -7,6 +7,7 @@ on its ``-- KEYS:`` line; the store builds them from ``keys.NAMED`` and the scri
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -111,12 +112,53 @@ def _scope(att: CallAttempt, provider: str = "", hour_ms: int = 0) -> Scope:
     return Scope(att.account_id, att.campaign_id, provider, att.key, hour_ms)
 
 
+#: a campaign's stored document, parsed once per process (the document string is its own version)
+_campaign_doc = functools.lru_cache(maxsize=4096)(Campaign.model_validate_json)
+HINTS_MAX = 10_000
+
+
+def _fields(flat: Sequence[str]) -> dict[str, str]:
+    """A Lua HGETALL reply (name, value, name, value ...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _attempt(raw: Mapping[str, str]) -> CallAttempt:
+    return CallAttempt.model_validate({k: v for k, v in raw.items() if v != ""})
+
+
+@dataclass(frozen=True)
+class QueuesLook:
+    """What the scheduler's look at the queues found (``Store.look``)."""
+
+    released: int  # expired leases put back
+    schedules: list[str]  # due schedules to claim
+    attempts: list[str]  # due attempts to claim
+    checks: list[str]  # live-call checks claimed
+    waiting: int  # waiting sets (concurrency, money) not empty
+
+
+@dataclass(frozen=True)
+class DialView:
+    """What one dial or one check reads, in one round trip (``Store.dial_view``)."""
+
+    attempt: CallAttempt
+    campaign: Campaign
+    state: CampaignState
+    provider: ProviderConfig | None
+    contact: Contact | None
+    dnc: bool
+
+
 class Store:
     def __init__(self, client: redis.Redis, secrets: SecretBox | None = None) -> None:
         self.r: Any = client  # str responses (decode_responses=True); redis-py types them as bytes | str
         self.secrets = secrets or SecretBox(None)
         prelude = _prelude()
         self.scripts = {name: _compile(client, name, prelude) for name in SCRIPT_NAMES}
+        # a provider's stored document, parsed (and its token opened) once per process
+        self._provider_doc = functools.lru_cache(maxsize=1024)(self._parse_provider)
+        # the provider each campaign dials through, as last seen (so one round trip reads both)
+        self._provider_of: dict[str, str] = {}
 
     def _run(
         self,
@@ -218,6 +260,9 @@ class Store:
         doc = self.r.hget(keys.provider(account_id, name), "doc")
         if doc is None:
             raise NotFound(f"provider not found: {name}")
+        return self._provider_doc(doc, unseal)
+
+    def _parse_provider(self, doc: str, unseal: bool) -> ProviderConfig:
         cfg = ProviderConfig.model_validate_json(doc)
         return cfg.model_copy(update={"auth_token": self.secrets.open(cfg.auth_token)}) if unseal else cfg
 
@@ -323,7 +368,41 @@ class Store:
         raw = self.r.hgetall(keys.campaign(account_id, campaign_id))
         if not raw:
             raise NotFound(f"campaign not found: {campaign_id}")
-        return Campaign.model_validate_json(raw.pop("doc")), CampaignState.from_hash(raw)
+        return _campaign_doc(raw.pop("doc")), CampaignState.from_hash(raw)
+
+    def dial_view(self, account_id: str, key: str, *, contact: bool = False) -> DialView | None:
+        """The attempt, its campaign (document and state), its provider, its contact (if asked) and
+        whether its number is on the DNC list: one round trip (view.lua) while the campaign keeps its
+        provider. None when the attempt does not exist."""
+        campaign_id, index, _ = keys.parse_attempt_key(key)
+        ckey = keys.campaign(account_id, campaign_id)
+        guess = self._provider_of.get(ckey, "")
+        scope = Scope(account_id, campaign_id, guess, key)
+        res = self._run("view", scope, ["" if not contact else index])
+        if not res:
+            return None
+        att_raw, camp_raw, contact_doc, provider_doc, dnc = res
+        raw = _fields(camp_raw)
+        if not raw:
+            raise NotFound(f"campaign not found: {campaign_id}")
+        campaign = _campaign_doc(raw.pop("doc"))
+        provider = None
+        if campaign.provider:
+            if campaign.provider == guess and provider_doc:
+                provider = self._provider_doc(provider_doc, True)
+            else:  # first sight of this campaign in this process, or its provider changed
+                provider = self.find_provider(account_id, campaign.provider)
+                if len(self._provider_of) >= HINTS_MAX:
+                    self._provider_of.clear()
+                self._provider_of[ckey] = campaign.provider
+        return DialView(
+            attempt=_attempt(_fields(att_raw)),
+            campaign=campaign,
+            state=CampaignState.from_hash(raw),
+            provider=provider,
+            contact=Contact.model_validate_json(contact_doc) if contact_doc else None,
+            dnc=bool(dnc),
+        )
 
     def campaign_state(self, account_id: str, campaign_id: str) -> CampaignState:
         raw = self.r.hgetall(keys.campaign(account_id, campaign_id))
@@ -467,40 +546,34 @@ class Store:
             )
         )
 
-    def claim_schedules(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
+    def look(
+        self,
+        now_ms: int,
+        attempts_upto_ms: int,
+        lease_until_ms: int,
+        batch: int,
+        queue: str,
+        who: str,
+        took_ms: int,
+    ) -> QueuesLook:
+        """tick.lua: expired leases back to due, due checks claimed, due schedules and attempts listed
+        (within the room ``batch`` minus the messages waiting on ``queue``), the heartbeat written."""
+        given = {"messages": keys.dramatiq_messages(queue)}
+        args = [now_ms, attempts_upto_ms, lease_until_ms, batch, who, took_ms]
+        released, schedules, attempts, checks, waiting = self._run("tick", Scope(), args, given=given)
+        return QueuesLook(int(released), list(schedules), list(attempts), list(checks), int(waiting))
+
+    def claim_schedules(self, members: Sequence[str], now_ms: int, lease_until_ms: int) -> list[str]:
         """Due schedules: PENDING -> QUEUED, leased."""
-        members = self.r.zrangebyscore(keys.SCHED_DUE, "-inf", now_ms, start=0, num=limit)
         change = ("status", ScheduleStatus.PENDING, ScheduleStatus.QUEUED)
         hashes = [keys.schedule(*keys.parse_ref(m)) for m in members]
         return self._claim(keys.SCHED_DUE, keys.SCHED_LEASED, members, hashes, now_ms, lease_until_ms, change)
-
-    def claim_attempts(self, upto_ms: int, lease_until_ms: int, limit: int) -> list[str]:
-        members = self.r.zrangebyscore(keys.DUE, "-inf", upto_ms, start=0, num=limit)
-        return self.claim_refs(members, upto_ms, lease_until_ms)
 
     def claim_refs(self, refs: Sequence[str], upto_ms: int, lease_until_ms: int) -> list[str]:
         """Claim these attempts if they are still due by ``upto_ms`` (scheduled -> claimed, leased)."""
         change = ("state", AttemptState.SCHEDULED, AttemptState.CLAIMED)
         hashes = [keys.attempt(*keys.parse_ref(m)) for m in refs]
         return self._claim(keys.DUE, keys.LEASED, refs, hashes, upto_ms, lease_until_ms, change)
-
-    def claim_checks(self, now_ms: int, lease_until_ms: int, limit: int) -> list[str]:
-        """Live calls due for a check with their provider (an outcome the simulator reached, a Twilio
-        call to poll, a call past its deadline): each handed out once, leased."""
-        members = self.r.zrangebyscore(keys.CHECKS, "-inf", now_ms, start=0, num=limit)
-        return self._claim(keys.CHECKS, keys.CHECKS_LEASED, members, [], now_ms, lease_until_ms)
-
-    def release_expired(self, now_ms: int, limit: int = 1000) -> int:
-        """Leases that ran out go back to be claimed again (counted as ``released|expired``)."""
-        n = 0
-        for leased, due in (
-            (keys.LEASED, keys.DUE),
-            (keys.SCHED_LEASED, keys.SCHED_DUE),
-            (keys.CHECKS_LEASED, keys.CHECKS),
-        ):
-            given = {"leased": leased, "due": due}
-            n += len(self._run("release", Scope(), [now_ms, limit, "expired"], given=given))
-        return n
 
     def release_unprocessed(self, attempts: Sequence[str], checks: Sequence[str], now_ms: int) -> int:
         """A stopping worker hands back the claims of the messages it fetched but did not process (dials
@@ -513,7 +586,7 @@ class Store:
         ):
             if refs:
                 given = {"leased": leased, "due": due}
-                n += len(self._run("release", Scope(), [now_ms, 0, "shutdown", *refs], given=given))
+                n += len(self._run("release", Scope(), [now_ms, "shutdown", *refs], given=given))
         return n
 
     def queued_messages(self, queue: str) -> int:
@@ -544,9 +617,7 @@ class Store:
 
     def get_attempt(self, account_id: str, key: str) -> CallAttempt | None:
         raw = self.r.hgetall(keys.attempt(account_id, key))
-        if not raw:
-            return None
-        return CallAttempt.model_validate({k: v for k, v in raw.items() if v != ""})
+        return _attempt(raw) if raw else None
 
     def campaign_attempts(self, account_id: str, campaign_id: str) -> list[CallAttempt]:
         akeys = self.r.zrange(keys.campaign_attempts(account_id, campaign_id), 0, -1)
@@ -554,7 +625,7 @@ class Store:
             for k in akeys:
                 pipe.hgetall(keys.attempt(account_id, k))
             rows = pipe.execute()
-        return [CallAttempt.model_validate({k: v for k, v in r.items() if v != ""}) for r in rows if r]
+        return [_attempt(r) for r in rows if r]
 
     def attempts_after(
         self, account_id: str, campaign_id: str, after_score: int, limit: int
@@ -573,7 +644,7 @@ class Store:
             for k, _ in rows:
                 pipe.hgetall(keys.attempt(account_id, k))
             raws = pipe.execute()
-        atts = [CallAttempt.model_validate({k: v for k, v in r.items() if v != ""}) for r in raws if r]
+        atts = [_attempt(r) for r in raws if r]
         return atts, (int(rows[-1][1]) if rows else None)
 
     def attempt_owner(self, account_id: str, sid: str) -> str | None:
@@ -592,8 +663,8 @@ class Store:
         late_ms: int,
         from_number: str,
         hours_zone: str | None = None,
-    ) -> tuple[str, int, str]:
-        """Run admit.lua: (decision, ms, reason); see the script's header."""
+    ) -> tuple[str, int, str, int]:
+        """Run admit.lua: (decision, ms, reason, price per minute admitted at); see the script's header."""
         a = att.account_id
         hour = hour_start(now_ms)
         res = self._run(
@@ -613,7 +684,7 @@ class Store:
                 hours_zone or "",
             ],
         )
-        return str(res[0]), int(res[1]), str(res[2])
+        return str(res[0]), int(res[1]), str(res[2]), int(res[3]) if len(res) > 3 else 0
 
     def slow_down(self, account_id: str, provider: str, gap_ms: int, until_ms: int) -> None:
         """The provider's pace is at most one dial per ``gap_ms`` until ``until_ms`` (after a 429)."""
@@ -876,12 +947,6 @@ class Store:
         return [
             (str(m), int(s)) for m, s in self.r.zrangebyscore(keys.ALIVE, since_ms, "+inf", withscores=True)
         ]
-
-    def note_tick(self, who: str, now_ms: int, took_ms: int) -> None:
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.TICK, mapping={"at": now_ms, "took_ms": took_ms, "by": who})
-            pipe.zadd(keys.ALIVE, {who: now_ms})
-            pipe.execute()
 
     def last_tick(self) -> dict[str, str]:
         return dict(self.r.hgetall(keys.TICK))

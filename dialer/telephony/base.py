@@ -35,6 +35,9 @@ class DialResult:
     sid: str
     status: str  # the call's initial state only (queued | ringing | in-progress): never final at creation
     check_at_ms: int | None = None  # when the provider expects the state to change (None: unknown)
+    # the outcome, when the call was already over by the time the provider answered (the simulator with
+    # no ring or talk time): settled in the same step, with no check to follow it
+    final: CallStatus | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -116,7 +117,7 @@ class SimulatorProvider(Provider):
             ends, duration = now + round(o.no_answer_s * 1000), 0
         else:  # busy, failed: after a short ring
             ends, duration = now + round(o.ring_s * 500), 0
-        self._store_call(
+        call = self._store_call(
             req, sid, now, ends, status, answered_by, duration, "31005" if status == "failed" else None
         )
         if self.opts.latency_ms:  # the answer is slow; the call exists already
@@ -125,7 +126,9 @@ class SimulatorProvider(Provider):
             raise RetryableDialError(
                 "simulated timeout: the call was placed, its answer lost", code="timeout"
             )
-        return DialResult(sid=sid, status="queued", check_at_ms=ends)
+        answered_at = self.clock.now_ms()
+        final = call_status(sid, call, answered_at) if ends <= answered_at else None
+        return DialResult(sid=sid, status="queued", check_at_ms=ends, final=final)
 
     def _store_call(
         self,
@@ -137,8 +140,9 @@ class SimulatorProvider(Provider):
         answered_by: str | None,
         duration: int,
         error_code: str | None,
-    ) -> None:
-        """One pipeline: the call, its number's index (lookup) and the dial logs (`dialer simulator dials`)."""
+    ) -> dict[str, Any]:
+        """One pipeline: the call, its number's index (lookup) and the dial logs (`dialer simulator dials`).
+        Returns the call as stored."""
         row = json.dumps(
             {
                 "key": req.key,
@@ -149,27 +153,26 @@ class SimulatorProvider(Provider):
                 "sid": sid,
             }
         )
-        with self.r.pipeline() as pipe:
-            pipe.hset(
-                keys.sim_call(sid),
-                mapping={
-                    "sid": sid,
-                    "ref": req.ref,
-                    "to": req.to,
-                    "from": req.from_,
-                    "started_at": started,
-                    "ends_at": ends,
-                    "status": status,
-                    "answered_by": answered_by or "",
-                    "duration_s": duration,
-                    "error_code": error_code or "",
-                    "twiml": req.twiml,
-                },
-            )
+        call: dict[str, Any] = {
+            "sid": sid,
+            "ref": req.ref,
+            "to": req.to,
+            "from": req.from_,
+            "started_at": started,
+            "ends_at": ends,
+            "status": status,
+            "answered_by": answered_by or "",
+            "duration_s": duration,
+            "error_code": error_code or "",
+            "twiml": req.twiml,
+        }
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.sim_call(sid), mapping=call)
             pipe.zadd(keys.sim_number_calls(req.to), {sid: started})
             pipe.rpush(keys.SIM_DIALS, row)
             pipe.rpush(keys.sim_campaign_dials(req.campaign_id), row)
             pipe.execute()
+        return call
 
     def fetch(self, sid: str) -> CallStatus | None:
         return read_call(self.r, sid, self.clock.now_ms())
@@ -202,8 +205,11 @@ def sim_dials(client: redis.Redis, campaign_id: str | None = None) -> list[dict[
 def read_call(client: redis.Redis, sid: str, now_ms: int) -> CallStatus | None:
     """A simulated call as the provider would report it at ``now_ms``."""
     raw: dict[str, str] = client.hgetall(keys.sim_call(sid))  # type: ignore[assignment]
-    if not raw:
-        return None
+    return call_status(sid, raw, now_ms) if raw else None
+
+
+def call_status(sid: str, raw: Mapping[str, Any], now_ms: int) -> CallStatus:
+    """A stored simulated call as the provider reports it at ``now_ms``."""
     ends = int(raw["ends_at"])
     started = int(raw["started_at"])
     if now_ms < ends:

@@ -10,6 +10,7 @@
 -- ARGV[11] the zone whose calling hours allowed the dial ('' = no calling hours)
 -- Returns {decision, ms, reason}:
 --   admit  slot   marked dialing: quota counted, live slot taken, money reserved, pace slot granted
+--                 (a 4th element: the price per minute it was admitted at)
 --   defer  due    back in due at `due` (reason pace | quota)
 --   sleep  slot   pace slot booked within the wait limit: sleep until `slot`, then call admit again
 --   wait   0      parked until a live call ends (concurrency) or a reservation settles (balance)
@@ -138,4 +139,4 @@ if not att[4] or att[4] == '' then redis.call('HSET', K.attempt, 'first_at', slo
 redis.call('HINCRBY', K.campaign, 'scheduled', -1)
 redis.call('HINCRBY', K.campaign, 'dialing', 1)
 handoff(live + 1)
-return {'admit', slot, ''}
+return {'admit', slot, '', p[6] or '0'}

@@ -75,3 +75,23 @@ local function release_parked(parked, due, now)
   end
   redis.call('DEL', parked)
 end
+
+-- Moves claims back to be claimed again at `now`: the expired ones (`members` nil: up to `limit`) or the
+-- given members that are still leased; counted as `released|WHY` in the stats. Returns the members moved.
+local function release_leases(leased, due, stats, now, limit, why, members)
+  if not members then
+    members = redis.call('ZRANGEBYSCORE', leased, '-inf', now, 'LIMIT', 0, limit)
+  else
+    local held = {}
+    for _, m in ipairs(members) do
+      if redis.call('ZSCORE', leased, m) then held[#held + 1] = m end
+    end
+    members = held
+  end
+  for _, m in ipairs(members) do
+    redis.call('ZREM', leased, m)
+    redis.call('ZADD', due, now, m)
+  end
+  if #members > 0 then redis.call('HINCRBY', stats, 'released|' .. why, #members) end
+  return members
+end
