@@ -28,6 +28,7 @@ from dialer.broker import (
     SUBMIT_CAMPAIGN,
     HandBackOnShutdown,
     Heartbeat,
+    QuickPoll,
     make_broker,
 )
 from dialer.connection import resolve_url
@@ -72,6 +73,7 @@ class PoisonGuard(Middleware):
 broker.add_middleware(PoisonGuard())
 broker.add_middleware(Heartbeat(lambda: service().core.store))
 broker.add_middleware(HandBackOnShutdown(lambda: service().core.store))
+broker.add_middleware(QuickPoll())
 
 
 outage = process_outage("worker")
@@ -99,7 +101,7 @@ def through_outages(fn: Callable[..., Any]) -> Callable[..., Any]:
 @dramatiq.actor(actor_name=LAUNCH_CAMPAIGN, max_retries=0, queue_name=QUEUE)
 @through_outages
 def launch_campaign(account_id: str, campaign_id: str) -> None:
-    service().engine.launch(account_id, campaign_id)
+    service().launch(account_id, campaign_id)
 
 
 @dramatiq.actor(actor_name=PLACE_CALL, max_retries=0, queue_name=QUEUE)

@@ -92,6 +92,17 @@ class Heartbeat(Middleware):
             self.store().forget(process_name("worker"))
 
 
+class QuickPoll(Middleware):
+    """An idle Dramatiq consumer backs off to polling its queue once a second; this caps it at
+    ``IDLE_POLL_MS``, so a message sent to an idle worker (a campaign just started) starts within about
+    that — a few cheap fetches a second per worker process."""
+
+    IDLE_POLL_MS = 100
+
+    def before_worker_boot(self, broker: Any, worker: Any) -> None:
+        worker.worker_timeout = min(worker.worker_timeout, self.IDLE_POLL_MS)
+
+
 class HandBackOnShutdown(Middleware):
     """On SIGTERM Dramatiq lets each worker thread finish the message in hand (within
     ``--worker-shutdown-timeout``), then puts the messages it had fetched but not started back on the

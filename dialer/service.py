@@ -15,8 +15,8 @@ from typing import Any
 import phonenumbers
 
 from config import Settings, get_settings
-from dialer import groups, intake, lifecycle, ops, views
-from dialer.broker import SUBMIT_CAMPAIGN, MessageSender, make_broker
+from dialer import groups, intake, keys, lifecycle, ops, views
+from dialer.broker import LAUNCH_CAMPAIGN, PLACE_CALL, SUBMIT_CAMPAIGN, MessageSender, make_broker
 from dialer.clock import Clock, SystemClock, to_iso
 from dialer.connection import connect, resolve_url
 from dialer.context import Core
@@ -24,6 +24,7 @@ from dialer.engine import Engine
 from dialer.errors import InvalidRequest, NotFound
 from dialer.models import Template, TemplateRequest, check_id
 from dialer.money import MAX_AMOUNT, UNITS_PER_CURRENCY, parse_money
+from dialer.pace import MAX_SLOT_WAIT_MS
 from dialer.phones import InvalidNumber, normalize
 from dialer.providers import ProviderFactory, ProviderSpec, build_config
 from dialer.secrets import SecretBox
@@ -35,6 +36,7 @@ from dialer.validation import validate
 DEFAULT_PROVIDER: dict[str, Any] = {
     "from_numbers": []
 }  # ProviderConfig's own defaults fill the rest (DESIGN §8)
+FIRST_DIALS = 100  # a launch hands this many of its first attempts (those due now) straight to the queue
 SUMMARY_LIMIT = 500  # `campaign show` explains campaigns up to this many contacts (watch polls it)
 
 
@@ -65,6 +67,30 @@ class Service:
     def sender(self) -> MessageSender:
         """Sends actor messages through this service's own Redis (not a process-wide broker)."""
         return MessageSender(make_broker(self.redis_url, global_=False), self.core.settings.queue)
+
+    # --- launching without waiting for the scheduler -----------------------------------------------------------
+    def launch_due(self, account_id: str, campaign_id: str) -> bool:
+        """A campaign whose schedule is due now is launched at once rather than at the scheduler's next
+        tick: claimed through the same claim script (so no scheduler promotes it too), then handed to a
+        worker. False when it is not due (or another process took it)."""
+        now = self.core.now()
+        lease_until = now + round(self.core.settings.lease_s * 1000)
+        if not self.core.store.claim_schedules([keys.ref(account_id, campaign_id)], now, lease_until):
+            return False
+        self.sender.send(LAUNCH_CAMPAIGN, account_id, campaign_id)
+        return True
+
+    def launch(self, account_id: str, campaign_id: str) -> str:
+        """The launch: expansion (``Engine.launch``), then the first dials due now go straight to the queue,
+        claimed as the scheduler would claim them, instead of waiting for its next tick."""
+        status = self.engine.launch(account_id, campaign_id)
+        if status == CampaignStatus.RUNNING:
+            now = self.core.now()
+            lease_until = now + round(self.core.settings.lease_s * 1000)
+            first = self.core.store.first_attempts(account_id, campaign_id, FIRST_DIALS)
+            for ref in self.core.store.claim_refs(first, now + MAX_SLOT_WAIT_MS, lease_until):
+                self.sender.send(PLACE_CALL, ref)
+        return status
 
     # --- scopes -------------------------------------------------------------------------------------------
     def for_account(self, account_id: str) -> AccountService:
@@ -209,10 +235,15 @@ class AccountService:
     # --- campaigns -----------------------------------------------------------------------------------------
     def submit(self, campaign: Any, start: bool = False) -> dict[str, Any]:
         """Validate and store a campaign (draft); with ``start`` run the start checks and start it."""
-        return intake.submit(self.core, self.account_id, campaign, start)
+        res = intake.submit(self.core, self.account_id, campaign, start)
+        if start:
+            self.service.launch_due(self.account_id, str(res["campaign_id"]))
+        return res
 
     def start(self, campaign_id: str) -> dict[str, Any]:
-        return lifecycle.start(self.core, self.account_id, self._campaign(campaign_id))
+        res = lifecycle.start(self.core, self.account_id, self._campaign(campaign_id))
+        self.service.launch_due(self.account_id, campaign_id)
+        return res
 
     def pause(self, campaign_id: str) -> dict[str, Any]:
         return lifecycle.pause(self.core, self.account_id, self._campaign(campaign_id))

@@ -89,7 +89,8 @@ def test_a_start_killed_at_any_point_leaves_no_campaign_that_nothing_launches(st
     for round_ in range(6):
         batch = ids[round_ * 10 : round_ * 10 + 10]
         proc = _start_in_a_loop(batch)
-        time.sleep(rng.uniform(0.3, 0.9))  # a random moment of the run: the kill is the fault under test
+        wait_for(lambda b=batch: store.campaign_state(account, b[0]).status.value != "draft", timeout=30)
+        time.sleep(rng.uniform(0, 0.05))  # a random moment of the loop: the kill is the fault under test
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     states = []

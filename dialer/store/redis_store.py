@@ -569,6 +569,11 @@ class Store:
         hashes = [keys.schedule(*keys.parse_ref(m)) for m in members]
         return self._claim(keys.SCHED_DUE, keys.SCHED_LEASED, members, hashes, now_ms, lease_until_ms, change)
 
+    def first_attempts(self, account_id: str, campaign_id: str, n: int) -> list[str]:
+        """The refs of a campaign's first ``n`` attempts (in contact order)."""
+        akeys = self.r.zrange(keys.campaign_attempts(account_id, campaign_id), 0, n - 1)
+        return [keys.ref(account_id, k) for k in akeys]
+
     def claim_refs(self, refs: Sequence[str], upto_ms: int, lease_until_ms: int) -> list[str]:
         """Claim these attempts if they are still due by ``upto_ms`` (scheduled -> claimed, leased)."""
         change = ("state", AttemptState.SCHEDULED, AttemptState.CLAIMED)
