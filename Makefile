@@ -28,7 +28,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
 
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 chaos: $(STAMP)
 	$(BIN)/python bench/chaos.py $(if $(SEED),--seed $(SEED))

@@ -31,7 +31,7 @@ from dialer.models import CallAttempt, Campaign, Contact, ProviderConfig
 from dialer.outcomes import call_duration_cost, decide, left_voicemail
 from dialer.pace import LATE_SLOT_MS, MAX_SLOT_WAIT_MS, from_number, gap_ms, stagger_ms
 from dialer.states import FINAL_ATTEMPT, LIVE_ATTEMPT, AttemptState, CampaignStatus, ScheduleStatus
-from dialer.store.redis_store import LIVE_CSV
+from dialer.store.redis_store import LIVE_CSV, FirstAttempt
 from dialer.telephony.base import (
     AuthFailed,
     CallStatus,
@@ -140,28 +140,19 @@ class Engine:
         def rank_at(cursor: int) -> int:
             if cursor <= base:
                 return 0
-            return sum(1 for ct in store.contacts(a, c, base, cursor - 1) if ct.intake == "ok")
+            return sum(1 for _, _, ok in store.contact_phones(a, c, base, cursor - 1) if ok)
 
         cursor = store.campaign_state(a, c).expand_cursor
         rank = rank_at(cursor)
         while True:
             size = self.core.settings.expand_chunk
-            chunk = store.contacts(a, c, cursor, cursor + size - 1) if cursor < total else []
+            chunk = store.contact_phones(a, c, cursor, cursor + size - 1) if cursor < total else []
             attempts = []
-            for ct in chunk:
-                if ct.intake != "ok":
+            for index, phone, ok in chunk:
+                if not ok:
                     continue
-                attempts.append(
-                    CallAttempt(
-                        key=keys.attempt_key(c, ct.index, 1),
-                        account_id=a,
-                        campaign_id=c,
-                        contact=ct.index,
-                        attempt=1,
-                        phone=ct.phone,
-                        due_at=start_at + rank * gap,
-                    )
-                )
+                key = keys.attempt_key(c, index, 1)
+                attempts.append(FirstAttempt(key, index, phone, start_at + rank * gap))
                 rank += 1
             new_cursor = cursor + len(chunk)
             last = new_cursor >= total

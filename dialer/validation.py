@@ -11,10 +11,15 @@ from dialer.errors import InvalidRequest
 M = TypeVar("M", bound=BaseModel)
 
 
+MAX_PROBLEMS = 20  # a list of 100,000 bad contacts is told by its first problems and a count
+
+
 def problems(exc: ValidationError) -> list[dict[str, str]]:
-    """Each problem as {"field": "contacts.3.phone", "message": "..."} (field '' for the whole request)."""
+    """Each problem as {"field": "contacts.3.phone", "message": "..."} (field '' for the whole request);
+    past ``MAX_PROBLEMS`` one last entry says how many more there are."""
     out = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:MAX_PROBLEMS]:
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if msg.startswith("Value error, "):
@@ -27,6 +32,8 @@ def problems(exc: ValidationError) -> list[dict[str, str]]:
         if not loc and rest and " " not in field:  # a model-level error that names its field itself
             loc, msg = field, rest
         out.append({"field": loc, "message": msg})
+    if len(errors) > MAX_PROBLEMS:
+        out.append({"field": "", "message": f"and {len(errors) - MAX_PROBLEMS} more problems"})
     return out
 
 

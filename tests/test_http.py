@@ -411,3 +411,15 @@ def test_every_curl_example_of_the_seed_document_runs(web: str, stack: Any, tmp_
     finally:
         free_seed_ids()
     assert "invalidrequest:atleast2clientsrequired" in out and "Scheduled2callsfor01/03/299910:00" in out
+
+
+def test_a_thousand_bad_contacts_are_told_by_the_first_twenty_and_a_count(web: str) -> None:
+    account, client = http_account(web)
+    before = footprint(svc.core.store, account)
+    body = {"contacts": [{"phone": "+34600000001", "plan": "gold"} for _ in range(1000)], "say": "hi"}
+    res = client.post("/campaigns", json=body)
+    assert res.status_code == 400 and len(res.content) < 5000, len(res.content)
+    error = res.json()["error"]
+    assert error.startswith("contacts.0.plan: unknown field") and error.endswith("and 980 more problems")
+    assert len(res.json()["detail"]) == 21
+    assert footprint(svc.core.store, account) == before

@@ -86,8 +86,14 @@ def _prelude() -> str:
     return f"{lua_prelude()}\nlocal HOUR_MS = {HOUR_MS}\n{_lua_file('lib')}"
 
 
+DERIVED = frozenset({"key", "account_id", "campaign_id", "contact", "attempt"})  # said by the attempt's key
+
+
 def _attempt_fields(att: CallAttempt) -> dict[str, Any]:
-    return {k: v for k, v in att.model_dump(mode="json").items() if v is not None}
+    """What an attempt's hash stores: its state, and every other field that is not a default or said by
+    its key (a first attempt is three fields)."""
+    fields = att.model_dump(mode="json", exclude_defaults=True, exclude=set(DERIVED))
+    return {**fields, "state": att.state.value}
 
 
 def _attempt_args(account_id: str, att: CallAttempt) -> list[Any]:
@@ -122,8 +128,28 @@ def _fields(flat: Sequence[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _attempt(raw: Mapping[str, str]) -> CallAttempt:
-    return CallAttempt.model_validate({k: v for k, v in raw.items() if v != ""})
+def _attempt(account_id: str, key: str, raw: Mapping[str, str]) -> CallAttempt:
+    """An attempt from its hash, which stores only what its key does not say and what is not a default."""
+    campaign_id, contact, n = keys.parse_attempt_key(key)
+    fields: dict[str, Any] = {k: v for k, v in raw.items() if v != ""}
+    fields |= {
+        "key": key,
+        "account_id": account_id,
+        "campaign_id": campaign_id,
+        "contact": contact,
+        "attempt": n,
+    }
+    return CallAttempt.model_validate(fields)
+
+
+@dataclass(frozen=True)
+class FirstAttempt:
+    """A contact's first attempt as expansion writes it (its hash: phone, due time, state)."""
+
+    key: str
+    contact: int
+    phone: str
+    due_at: int
 
 
 @dataclass(frozen=True)
@@ -343,14 +369,16 @@ class Store:
             fields["group_cursor"] = counters.get("group_cursor", 0)
         pipe.hset(keys.campaign(a, c), mapping=fields)
         for start in range(0, len(contacts), CHUNK):
-            pipe.rpush(keys.contacts(a, c), *[ct.model_dump_json() for ct in contacts[start : start + CHUNK]])
+            chunk = contacts[start : start + CHUNK]
+            pipe.rpush(keys.contacts(a, c), *[ct.model_dump_json(exclude_defaults=True) for ct in chunk])
         pipe.hset(keys.CAMPAIGN_INDEX, c, a)
         pipe.zadd(keys.account_campaigns(a), {c: campaign.created_at})
         pipe.zadd(keys.CAMPAIGNS_BY_CREATION, {c: campaign.created_at})
-        phones = [ct.phone for ct in contacts if ct.intake == "ok"]
-        for start in range(0, len(phones), CHUNK):
-            pipe.sadd(keys.campaign_phones(a, c), *phones[start : start + CHUNK])
         if campaign.group_id and campaign.end_handle == "continue":
+            # its numbers, so that contacts its group gets later are never a second call to one of them
+            phones = [ct.phone for ct in contacts if ct.intake == "ok"]
+            for start in range(0, len(phones), CHUNK):
+                pipe.sadd(keys.campaign_phones(a, c), *phones[start : start + CHUNK])
             pipe.sadd(keys.group_campaigns(a, campaign.group_id), c)
 
     def new_id(self) -> str:
@@ -396,7 +424,7 @@ class Store:
                     self._provider_of.clear()
                 self._provider_of[ckey] = campaign.provider
         return DialView(
-            attempt=_attempt(_fields(att_raw)),
+            attempt=_attempt(account_id, key, _fields(att_raw)),
             campaign=campaign,
             state=CampaignState.from_hash(raw),
             provider=provider,
@@ -490,6 +518,17 @@ class Store:
     def contacts(self, account_id: str, campaign_id: str, start: int = 0, stop: int = -1) -> list[Contact]:
         rows = self.r.lrange(keys.contacts(account_id, campaign_id), start, stop)
         return [Contact.model_validate_json(r) for r in rows]
+
+    def contact_phones(
+        self, account_id: str, campaign_id: str, start: int, stop: int
+    ) -> list[tuple[int, str, bool]]:
+        """(index, phone, dialled?) of contacts ``start``..``stop``: what expansion needs, read lightly."""
+        rows = self.r.lrange(keys.contacts(account_id, campaign_id), start, stop)
+        out = []
+        for i, row in enumerate(rows):
+            doc = json.loads(row)
+            out.append((int(doc.get("index", start + i)), str(doc["phone"]), doc.get("intake", "ok") == "ok"))
+        return out
 
     def contact(self, account_id: str, campaign_id: str, index: int) -> Contact:
         row = self.r.lindex(keys.contacts(account_id, campaign_id), index)
@@ -605,13 +644,13 @@ class Store:
         cursor: int,
         new_cursor: int,
         last: bool,
-        attempts: Sequence[CallAttempt],
+        attempts: Sequence[FirstAttempt],
         now_ms: int,
     ) -> tuple[bool, str]:
         """Write one chunk of first attempts at ``cursor``; returns (applied, campaign status)."""
         args: list[Any] = [now_ms, cursor, new_cursor, "1" if last else "0"]
         for att in attempts:
-            args += _attempt_args(account_id, att)
+            args += [keys.ref(account_id, att.key), att.due_at, att.contact * 1000 + 1, att.phone]
         res = self._run(
             "expand",
             Scope(account_id, campaign_id),
@@ -622,7 +661,7 @@ class Store:
 
     def get_attempt(self, account_id: str, key: str) -> CallAttempt | None:
         raw = self.r.hgetall(keys.attempt(account_id, key))
-        return _attempt(raw) if raw else None
+        return _attempt(account_id, key, raw) if raw else None
 
     def campaign_attempts(self, account_id: str, campaign_id: str) -> list[CallAttempt]:
         akeys = self.r.zrange(keys.campaign_attempts(account_id, campaign_id), 0, -1)
@@ -630,7 +669,7 @@ class Store:
             for k in akeys:
                 pipe.hgetall(keys.attempt(account_id, k))
             rows = pipe.execute()
-        return [_attempt(r) for r in rows if r]
+        return [_attempt(account_id, k, r) for k, r in zip(akeys, rows, strict=True) if r]
 
     def attempts_after(
         self, account_id: str, campaign_id: str, after_score: int, limit: int
@@ -649,7 +688,7 @@ class Store:
             for k, _ in rows:
                 pipe.hgetall(keys.attempt(account_id, k))
             raws = pipe.execute()
-        atts = [_attempt(r) for r in raws if r]
+        atts = [_attempt(account_id, k, r) for (k, _), r in zip(rows, raws, strict=True) if r]
         return atts, (int(rows[-1][1]) if rows else None)
 
     def attempt_owner(self, account_id: str, sid: str) -> str | None:

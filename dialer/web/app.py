@@ -29,6 +29,7 @@ from dialer import __version__, ops
 from dialer.errors import DialerError
 from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
+from dialer.validation import MAX_PROBLEMS
 from dialer.web import compat, dashboard, metrics, twilio
 from dialer.web.api import admin_router, router
 
@@ -154,12 +155,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = []
-        for err in exc.errors():
+        errors = exc.errors()
+        for err in errors[:MAX_PROBLEMS]:
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
             msg = str(err.get("msg", "invalid"))
             if err.get("type") == "json_invalid":
                 msg = "the request body is not valid JSON"
             details.append({"field": ".".join(loc), "message": msg})
+        if len(errors) > MAX_PROBLEMS:
+            details.append({"field": "", "message": f"and {len(errors) - MAX_PROBLEMS} more problems"})
         text = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
         return JSONResponse({"error": text or "invalid request", "detail": details}, status_code=400)
 

@@ -2,7 +2,7 @@
 -- cursor, so a redelivered start_campaign resumes where the last run stopped).
 -- KEYS: campaign due campaign_attempts attempt...
 -- ARGV[1] now  ARGV[2] expected cursor  ARGV[3] new cursor  ARGV[4] '1' when this is the last chunk
--- ARGV[5..] per attempt, 4 values: ref, due_at, order score, attempt JSON
+-- ARGV[5..] per attempt, 4 values: ref, due_at, order score, phone
 -- Returns {'ok'|'stale', campaign status}.
 local now = tonumber(ARGV[1])
 local cursor = redis.call('HGET', K.campaign, 'expand_cursor') or '0'
@@ -17,7 +17,7 @@ if status ~= 'running' and status ~= 'paused' and status ~= 'scheduled' then
 end
 for i = 0, n - 1 do
   local base = 5 + i * 4
-  if write_attempt(KEYS[NK + 1 + i], K.due, K.campaign_attempts, ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]) then
+  if write_first(KEYS[NK + 1 + i], K.due, K.campaign_attempts, ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]) then
     created = created + 1
   end
 end

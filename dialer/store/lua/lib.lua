@@ -49,6 +49,11 @@ local function is_member(csv, value)
   return false
 end
 
+-- The attempt key of a ref (ACCOUNT|KEY).
+local function key_of(ref)
+  return string.sub(ref, string.find(ref, '|', 1, true) + 1)
+end
+
 -- Writes a new attempt (one HSET of the fields of a JSON object; nulls skipped) and puts it in due and in
 -- the campaign's attempts. Returns false when it already exists (a repeated run changes nothing).
 local function write_attempt(h, due, attempts, ref, due_at, score, json)
@@ -63,7 +68,17 @@ local function write_attempt(h, due, attempts, ref, due_at, score, json)
   end
   redis.call('HSET', h, unpack(args))
   redis.call('ZADD', due, due_at, ref)
-  redis.call('ZADD', attempts, score, fields['key'])
+  redis.call('ZADD', attempts, score, key_of(ref))
+  return true
+end
+
+-- Writes a contact's first attempt: its number, due time and state (the rest is said by its key or is a
+-- default). Returns false when it already exists.
+local function write_first(h, due, attempts, ref, due_at, score, phone)
+  if redis.call('EXISTS', h) == 1 then return false end
+  redis.call('HSET', h, 'phone', phone, 'due_at', due_at, 'state', 'scheduled')
+  redis.call('ZADD', due, due_at, ref)
+  redis.call('ZADD', attempts, score, key_of(ref))
   return true
 end
 
