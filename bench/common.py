@@ -194,7 +194,7 @@ def clean_dir(path: Path) -> Path:
 
 
 # --- waiting without sleeping blind -------------------------------------------------------------------------
-def wait_for(predicate: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.02) -> T:
+def wait_for(predicate: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.02) -> T:
     """Poll until ``predicate()`` is truthy (returns it) or raise TimeoutError naming ``what``."""
     deadline = time.monotonic() + timeout_s
     while True:

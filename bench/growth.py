@@ -13,6 +13,7 @@ interleaved, and the cheapest run counts. Wall time per call (1 ÷ calls/s) is g
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -66,7 +67,9 @@ def run(ctx: Any) -> list[Figure]:
             with running(stack):
                 stack.worker(f"worker-{n}-{rep}", PROCESSES, THREADS)
                 stack.scheduler(f"scheduler-{n}-{rep}")
-                w = measure_window(r, lambda c=cid: dial_count(r, c), TIMED, timeout_s=300, pids=stack.pids)
+                w = measure_window(
+                    r, functools.partial(dial_count, r, cid), TIMED, timeout_s=300, pids=stack.pids
+                )
             runs[n].append(w)
             ctx.log(
                 f"  {w.cpu_s * 1000 / w.done:.2f} ms CPU per call ({w.cpu_ms_per()}), "

@@ -15,6 +15,7 @@ the call's return is given too, and, without a goal, the same measure while the 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
@@ -148,7 +149,7 @@ def latencies(svc: Any, r: Any, rng: random.Random, n: int, offset: int) -> tupl
         cid = submit(svc, campaign_body(f"latency {offset + i}", 3, offset=offset + i * 3, provider="fast"))
         submitted.append((cid, started, now_ms()))
     firsts = {
-        cid: wait_for(lambda c=cid: first_dial(r, c), 60, f"the first dial of campaign {cid}")
+        cid: wait_for(functools.partial(first_dial, r, cid), 60, f"the first dial of campaign {cid}")
         for cid, _, _ in submitted
     }
     return [firsts[c] - s for c, s, _ in submitted], [firsts[c] - e for c, _, e in submitted]
