@@ -295,14 +295,13 @@ class Figure:
         return {**asdict(self), "pass": self.passed, "result": self.result}
 
 
-def fmt(value: float | None, digits: int = 3) -> str:
+def fmt(value: float | None) -> str:
+    """A figure for the table: counts as integers, ratios with 3 decimals, large numbers grouped."""
     if value is None:
         return "-"
-    if value == 0:
-        return "0"
-    if abs(value) >= 100:
+    if float(value).is_integer() or abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
 
 
 def machine_info() -> dict[str, Any]:

@@ -54,7 +54,7 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 def table(figures: list[Figure]) -> str:
     rows = [("benchmark", "figure", "value", "goal", "result", "baseline / note")]
     for f in figures:
-        goal = f"{f.op} {fmt(f.goal)}" if f.goal is not None else "-"
+        goal = f"{f.op} {f.goal:g}" if f.goal is not None else "-"
         value = fmt(f.value) + (f" {f.unit}" if f.unit and f.value is not None else "")
         rows.append((f.bench, f.name, value, goal, f.result, f.error or f.note))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
