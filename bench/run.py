@@ -91,7 +91,7 @@ def main() -> int:
     settings = Settings()
     # the in-process steps (intake, launch, claims) log as a worker would, into var/bench/bench.log
     configure_logging(settings.model_copy(update={"log_format": "json"}))
-    log_file = open(var / "bench.log", "a")  # noqa: SIM115 - open for the whole run
+    log_file = open(var / "bench.log", "w")  # noqa: SIM115 - open for the whole run
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(log_file)
