@@ -435,15 +435,29 @@ def submit(svc: Any, body: dict[str, Any], account: str = ACCOUNT) -> str:
     return str(svc.for_account(account).submit(body, start=True)["campaign_id"])
 
 
+class CollectingSender:
+    """A scheduler's sender that sends nothing: it counts (and keeps) what a tick would have sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def send(self, actor_name: str, *args: Any) -> str:
+        self.sent.append((actor_name, args))
+        return ""
+
+
 def launch_now(svc: Any, account: str, campaign_id: str) -> None:
-    """What the scheduler and a worker do with a due launch, in this process: claim the schedule (as a
-    tick does) and run the engine's launch, which writes every attempt."""
+    """What the scheduler and a worker do with a due launch, in this process: a scheduler tick claims the
+    schedule (unless the start already took it) and the engine's launch writes every attempt."""
     from dialer import keys
+    from scheduler import tick
 
     store = svc.core.store
-    now = svc.core.now()
-    ref = keys.ref(account, campaign_id)
-    wait_for(lambda: ref in store.claim_schedules(now, now + 60_000, 1000), 5, "the campaign's schedule")
+    if store.r.zscore(keys.SCHED_DUE, keys.ref(account, campaign_id)) is not None:
+        sender = CollectingSender()
+        tick(store, svc.core.settings, svc.core.now(), sender, who="bench")
+        if ("launch_campaign", (account, campaign_id)) not in sender.sent:
+            raise RuntimeError(f"a scheduler tick did not claim campaign {campaign_id}'s launch")
     svc.engine.launch(account, campaign_id)
 
 

@@ -3,10 +3,10 @@ members; and how many Redis round trips an idle scheduler tick costs.
 
 The due zset holds F future attempts (due in an hour and later) and D due ones (due a minute ago), written
 with pipelined ZADDs; each due one also has its attempt hash shaped like the dialer's (``state``
-``scheduled`` and the other fields ``expand.lua`` writes: claim.lua moves it to ``claimed``). The dialer
-side claims them with ``Store.claim_attempts(now, lease_until, 500)`` (the scheduler's batch, the claim
-Lua script) until none is left; the baseline is ZRANGEBYSCORE -inf now LIMIT 0 500 then ZREM of those
-members, batch after batch, on the same zset (the due members are written again in between; each side is
+``scheduled`` and the other fields ``expand.lua`` writes: the claim moves it to ``claimed``). The dialer
+side promotes them as the scheduler does: ``scheduler.tick`` (its sender only counts the messages it would
+send) until a tick claims nothing, each tick claiming up to ``claim_batch`` (500) through the store's claim
+path; the baseline is ZRANGEBYSCORE -inf now LIMIT 0 500 then ZREM of those members, batch after batch, on the same zset (the due members are written again in between; each side is
 timed three times, the best run of each counts).
 
 The idle tick: ``scheduler.tick`` with nothing due (the F future attempts still there, the claimed ones
@@ -24,7 +24,15 @@ from typing import Any
 
 import redis
 
-from bench.common import ACCOUNT, Figure, command_stats, embedded_redis, stats_delta, total_calls
+from bench.common import (
+    ACCOUNT,
+    CollectingSender,
+    Figure,
+    command_stats,
+    embedded_redis,
+    stats_delta,
+    total_calls,
+)
 from config import Settings
 from dialer import keys
 from dialer.store import Store
@@ -33,7 +41,7 @@ from scheduler import tick
 NAME = "promotion"
 GOAL_RATIO = 0.5
 GOAL_ROUND_TRIPS = 3
-BATCH = 500
+BATCH = Settings().claim_batch  # the raw side's batch: what a tick claims at most
 PIPE = 10_000  # members per pipelined write
 CAMPAIGN = "0123456789ab"
 IDLE_TICKS = 20
@@ -58,20 +66,21 @@ def run(ctx: Any) -> list[Figure]:
         populate_future(r, future, now)
         ctx.log(f"{future:,} future attempts written in {time.perf_counter() - t:.1f} s")
         store = Store(redis.Redis.from_url(server.url, decode_responses=True))
+        settings = Settings()
         raw_runs, store_runs = [], []
         for _ in range(REPEAT):
             populate_due(r, future, due, now)
             raw_runs.append(raw_claims(r, now))
             populate_due(r, future, due, now)
-            store_runs.append(store_claims(store, now, due))
+            store_runs.append(store_claims(store, settings, due))
             r.delete(keys.LEASED)
         raw_s, store_s = min(raw_runs), min(store_runs)
         ctx.log(
             f"{due:,} due, best of {REPEAT}: raw ZRANGEBYSCORE + ZREM {due / raw_s:,.0f}/s, "
-            f"store.claim_attempts {due / store_s:,.0f}/s"
+            f"scheduler ticks {due / store_s:,.0f}/s"
         )
         populate_due(r, future, due, now)
-        store_claims(store, now, due)  # the claimed ones stay leased (into the future) for the idle tick
+        store_claims(store, settings, due)  # the claimed ones stay leased (into the future) for the idle tick
 
         trips, commands = idle_tick(server.url, r)
         ctx.log(f"idle tick: {trips:g} round trips, {commands:g} commands")
@@ -145,15 +154,16 @@ def populate_due(r: Any, offset: int, n: int, now: int) -> None:
             pipe.execute()
 
 
-def store_claims(store: Store, now: int, due: int) -> float:
-    """The dialer's claim path, batch after batch, until nothing is due."""
+def store_claims(store: Store, settings: Settings, due: int) -> float:
+    """The dialer's promotion: scheduler ticks (their sender only counts) until a tick claims nothing."""
+    sender = CollectingSender()
     t0 = time.perf_counter()
     claimed = 0
     while True:
-        got = store.claim_attempts(now, now + 3_600_000, BATCH)
-        if not got:
+        res = tick(store, settings, int(time.time() * 1000), sender, who="bench")
+        if not res.attempts:
             break
-        claimed += len(got)
+        claimed += res.attempts
     took = time.perf_counter() - t0
     if claimed != due:
         raise RuntimeError(f"claimed {claimed} of {due} due attempts")
@@ -171,11 +181,6 @@ def raw_claims(r: Any, now: int) -> float:
     return time.perf_counter() - t0
 
 
-class NoSender:
-    def send(self, actor_name: str, *args: Any) -> str:
-        raise AssertionError(f"an idle tick sent {actor_name}{args}")
-
-
 def idle_tick(url: str, r: Any) -> tuple[float, float]:
     """Round trips and commands of one tick with nothing due (the mean of ``IDLE_TICKS``, after one
     warm-up tick that loads the scripts)."""
@@ -186,12 +191,15 @@ def idle_tick(url: str, r: Any) -> tuple[float, float]:
     )
     store = Store(client)
     settings = Settings()
-    tick(store, settings, int(time.time() * 1000), NoSender(), who="bench")  # warm-up: SCRIPT LOADs
+    sender = CollectingSender()
+    tick(store, settings, int(time.time() * 1000), sender, who="bench")  # warm-up: SCRIPT LOADs
     CountingConnection.sent = 0
     before = command_stats(r)
     for _ in range(IDLE_TICKS):
-        tick(store, settings, int(time.time() * 1000), NoSender(), who="bench")
+        tick(store, settings, int(time.time() * 1000), sender, who="bench")
     commands = total_calls(stats_delta(before, command_stats(r)))
+    if sender.sent:
+        raise RuntimeError(f"an idle tick sent {sender.sent[0]}")
     trips = CountingConnection.sent / IDLE_TICKS
     client.close()
     return round(trips, 2), round(commands / IDLE_TICKS, 2)
