@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit clean chaos chaos-quick
+.PHONY: install run test lint typecheck unit clean chaos chaos-quick bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ chaos: $(STAMP)
 
 chaos-quick: $(STAMP)
 	$(BIN)/python bench/chaos.py --quick $(if $(SEED),--seed $(SEED))
+
+# performance figures against same-run baselines (docs/benchmarks.md); ONLY=dispatch,fanout runs a subset
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(if $(ONLY),--only $(ONLY))
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

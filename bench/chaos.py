@@ -12,22 +12,21 @@ every process and the timeline are left in var/chaos/.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import Stack, signal_tree  # noqa: E402
 from dialer.embedded import EmbeddedRedis, free_port  # noqa: E402
 from dialer.money import format_money, parse_money  # noqa: E402
 from dialer.outcomes import answered_by_human  # noqa: E402
@@ -49,66 +48,6 @@ class Plan:
     scheduler_kills: int
     redis_kills: int
     seed: int
-
-
-@dataclass
-class Stack:
-    var: Path
-    env: dict[str, str]
-    redis: EmbeddedRedis
-    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    schedulers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: list[Any] = field(default_factory=list)
-
-    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        out = open(self.var / f"{name}.log", "ab")  # noqa: SIM115 - closed at the end
-        self.logs.append(out)
-        return subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-
-    def worker(self, name: str) -> None:
-        argv = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "8"]
-        self.workers[name] = self.spawn(name, argv)
-
-    def scheduler(self, name: str) -> None:
-        self.schedulers[name] = self.spawn(name, [sys.executable, "-m", "scheduler"])
-
-    def stop_all(self) -> None:
-        for proc in [*self.workers.values(), *self.schedulers.values()]:
-            signal_tree(proc, signal.SIGCONT)
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in [*self.workers.values(), *self.schedulers.values()]:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                signal_tree(proc, signal.SIGKILL)
-        self.redis.stop()
-        for f in self.logs:
-            f.close()
-
-
-def children(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                table[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    while frontier:
-        nxt = [c for c, p in table.items() if p in frontier]
-        found += nxt
-        frontier = nxt
-    return found
-
-
-def signal_tree(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    for pid in [proc.pid, *children(proc.pid)]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-    if sig == signal.SIGKILL:
-        proc.wait(10)
 
 
 def timeline(plan: Plan, rng: random.Random) -> list[tuple[float, str]]:
