@@ -266,8 +266,8 @@ def main() -> int:
         and faults["kill_redis"] >= plan.redis_kills
     )
     print(line.split("  #")[0], flush=True)
-    with open(var / "result.log", "a") as f:
-        f.write(f"seed={plan.seed} {line} faults={dict(faults)}\n")
+    with open(var / "result.log", "a") as out:
+        out.write(f"seed={plan.seed} {line} faults={dict(faults)}\n")
     if not enough:
         print(f"chaos: not every fault happened before the campaign ended: {dict(faults)}", file=sys.stderr)
     return 0 if ok and enough else 1

@@ -29,7 +29,7 @@ from dialer.hours import NeverOpens, next_opening, zone_chain
 from dialer.lifecycle import event, halt, start_next
 from dialer.models import CallAttempt, Campaign, Contact, ProviderConfig
 from dialer.outcomes import call_duration_cost, decide, left_voicemail
-from dialer.pace import LATE_SLOT_MS, MAX_SLOT_WAIT_MS, from_number, gap_ms, stagger_ms
+from dialer.pace import DIAL_TOLERANCE_MS, MAX_SLOT_WAIT_MS, from_number, gap_ms, late_for_slot, stagger_ms
 from dialer.states import FINAL_ATTEMPT, LIVE_ATTEMPT, AttemptState, CampaignStatus, ScheduleStatus
 from dialer.store.redis_store import LIVE_CSV, FirstAttempt
 from dialer.telephony.base import (
@@ -265,7 +265,7 @@ class Engine:
             mono = self.core.clock.monotonic()
             now = self._now()
             decision, slot, reason, price = self.core.store.admit(
-                att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, LATE_SLOT_MS, caller, hours_zone
+                att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, DIAL_TOLERANCE_MS, caller, hours_zone
             )
             if decision != "sleep":
                 return Admission(decision, slot, reason, mono, price)
@@ -322,6 +322,12 @@ class Engine:
             store.undo_admit(att, provider.name, token, self._now(), "stalled", self._now())
             return "stalled"
         now = self._now()
+        if late_for_slot(now, att.placed_at or now):
+            # the pace rule holds at the dial, not only at the slot: a dial sent this late could crowd the
+            # provider's next slots into one second; it goes back to due and is admitted again
+            bound.info("dial_late_for_slot", late_ms=now - (att.placed_at or now))
+            store.undo_admit(att, provider.name, token, now, "pace", now)
+            return "late"
         try:
             res = client.dial(req)
         except PermanentDialError as exc:
@@ -342,7 +348,7 @@ class Engine:
             # pace halves for a minute so the carrier is not hammered (every worker reads it in admit)
             wait_ms = round(exc.retry_after_s * 1000)
             due = now + wait_ms
-            slower = max(2 * gap_ms(provider.calls_per_second), wait_ms)
+            slower = max(round(2 * gap_ms(provider.calls_per_second)), wait_ms)
             store.slow_down(att.account_id, provider.name, slower, now + RATE_LIMIT_SLOWDOWN_MS)
             bound.info("dial_rate_limited", retry_at=due, gap_ms=slower)
             store.undo_admit(att, provider.name, token, due, "rate_limited", now)

@@ -8,6 +8,7 @@ against ``deferral_due`` and ``pace_slot`` (tests/test_pace.py).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 
 import phonenumbers
@@ -15,13 +16,19 @@ import phonenumbers
 HOUR_MS = 3_600_000
 #: an admitted attempt waits for its pace slot up to this long; a later slot is a deferral
 MAX_SLOT_WAIT_MS = 1000
-#: how late (ms) an attempt may arrive and still keep the pace slot an earlier deferral booked
-LATE_SLOT_MS = 50
+#: how late (ms) after its pace slot a dial may still be sent; a later one is admitted again (a new slot).
+#: An attempt that arrives later than this for a slot an earlier deferral booked gets a new one too.
+DIAL_TOLERANCE_MS = 15
+#: a provider's dials are spaced 1/cps x (1 + margin): any cps + 1 of its slots span at least 1,019 ms, so
+#: with each dial leaving 0..DIAL_TOLERANCE_MS after its slot no 1-s window by the dial clock holds more
+#: than cps dials, and ~4 ms are left for the way to the carrier (the rate stays at 98 % of cps)
+PACE_MARGIN = 0.02
 
 
-def gap_ms(calls_per_second: float) -> int:
-    """The provider's spacing between two dials (GCRA with burst 1)."""
-    return max(1, round(1000 / calls_per_second))
+def gap_ms(calls_per_second: float) -> float:
+    """The provider's spacing between two dials (GCRA with burst 1), fractional: whole milliseconds would
+    round 33.3 ms (30 cps) down to 33 and let 31 dials into a second."""
+    return 1000 * (1 + PACE_MARGIN) / calls_per_second
 
 
 def stagger_ms(stagger_seconds: float | None, calls_per_second: float | None) -> int:
@@ -29,13 +36,25 @@ def stagger_ms(stagger_seconds: float | None, calls_per_second: float | None) ->
     second (1 when the provider is unknown)."""
     if stagger_seconds:
         return max(1, round(stagger_seconds * 1000))
-    return gap_ms(calls_per_second or 1.0)
+    return max(1, round(1000 / (calls_per_second or 1.0)))
 
 
-def pace_slot(now_ms: int, due_ms: int, campaign_next_ms: int, provider_next_ms: int) -> int:
-    """The slot a dial gets: the first moment both the campaign and the provider are free, never before
-    the attempt is due."""
-    return max(now_ms, due_ms, campaign_next_ms, provider_next_ms)
+def pace_slot(now_ms: int, due_ms: int, campaign_next_ms: int, provider_next_ms: float) -> int:
+    """The slot a dial gets: the first whole millisecond when both the campaign and the provider are
+    free, never before the attempt is due."""
+    return max(now_ms, due_ms, campaign_next_ms, math.ceil(provider_next_ms))
+
+
+def provider_next(slot_ms: int, provider_next_ms: float, gap: float) -> float:
+    """The provider's next free moment after a dial at ``slot_ms``: when the provider set the slot, its
+    fraction of a millisecond is carried (else spacing would drift up by one rounding per dial)."""
+    base = provider_next_ms if provider_next_ms > slot_ms - 1 else slot_ms
+    return base + gap
+
+
+def late_for_slot(now_ms: int, slot_ms: int) -> bool:
+    """A dial sent now would crowd the provider's next slots: it is admitted again instead."""
+    return now_ms - slot_ms > DIAL_TOLERANCE_MS
 
 
 def hour_start(ms: int) -> int:

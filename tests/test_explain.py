@@ -96,7 +96,9 @@ def test_pace(store: Any) -> None:
     results = place_all(engine, account, cid)
     assert results.count("dialed") == 1 and results.count("defer") == 3
     sentence, waits = explained(engine, account, cid)
-    assert waits["pace"]["count"] == 3 and waits["pace"]["earliest"] == "2026-11-23T07:00:02.000Z"
+    assert (
+        waits["pace"]["count"] == 3 and waits["pace"]["earliest"] == "2026-11-23T07:00:02.040Z"
+    )  # 1.02 / cps
     assert waits["live"]["count"] == 1
     assert sentence.startswith("3 contacts wait for their pace slot, the next (in 2 s)")
 

@@ -11,7 +11,7 @@ from dialer import intake, keys, lifecycle
 from dialer.clock import FakeClock
 from dialer.engine import Engine
 from dialer.money import parse_money
-from dialer.pace import LATE_SLOT_MS, from_number
+from dialer.pace import DIAL_TOLERANCE_MS, from_number
 from dialer.telephony.base import DialRequest
 from dialer.telephony.simulator import sim_dials
 
@@ -32,7 +32,7 @@ def started(store: Any, engine: Engine, account: str, phones: list[str]) -> tupl
 
 def admit(store: Any, att: Any, token: str, now: int) -> tuple[str, int, str]:
     """Admission as a worker would ask it (then the test plays the worker's death)."""
-    return store.admit(att, "sim", token, 1000, now, 1000, LATE_SLOT_MS, "+34911234567")[:3]  # type: ignore[no-any-return]
+    return store.admit(att, "sim", token, 1000, now, 1000, DIAL_TOLERANCE_MS, "+34911234567")[:3]  # type: ignore[no-any-return]
 
 
 def run_concurrently(n: int, fn: Any) -> list[Any]:

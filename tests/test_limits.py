@@ -120,15 +120,14 @@ def test_hourly_quota_places_five_and_defers_seven_to_the_next_hour(store: Any) 
     lifecycle.cancel(core, account, cid)
 
 
-def test_calls_per_second_is_never_exceeded_and_the_rate_is_kept(store: Any) -> None:
-    """cps 2 shared by two campaigns on one provider: in no one-second window more than 2 calls are placed,
-    and over ~20 s the achieved rate is at least 90% of the limit."""
+def test_calls_per_second_is_never_exceeded_at_the_dial_and_the_rate_is_kept(store: Any) -> None:
+    """cps 30 (not a divisor of 1000) shared by two campaigns on one provider, 16 threads racing: by the
+    simulator's own dial log (when each dial reached it, not the slot granted) no 1-s window holds more than
+    30 dials, and the achieved rate is at least 95 % of the limit."""
+    cps = 30
     account = new_account(store, "100")
-    add_sim_provider(store, account, calls_per_second=2, max_concurrent=50)
-    cids = [
-        submit(svc, account, {"contacts": answering(21, 10 + k), "say": "hi", "stagger_seconds": 0.05})
-        for k in range(2)
-    ]
+    add_sim_provider(store, account, calls_per_second=cps, max_concurrent=500)
+    cids = [submit(svc, account, {"contacts": answering(60, 10 + k), "say": "hi"}) for k in range(2)]
     for cid in cids:
         wait_for(
             lambda c=cid: show(svc, account, c)["status"] == "completed",
@@ -136,15 +135,13 @@ def test_calls_per_second_is_never_exceeded_and_the_rate_is_kept(store: Any) -> 
             what="both campaigns to complete",
         )
     placed = sorted(ms(r["placed_at"]) for cid in cids for r in calls(svc, account, cid))
-    assert len(placed) == 42
-    for i in range(len(placed) - 2):  # any 3 consecutive calls span at least one second
-        assert placed[i + 2] - placed[i] >= 1000, placed[i : i + 3]
-    rate = (len(placed) - 1) / ((placed[-1] - placed[0]) / 1000)
-    assert rate >= 0.9 * 2, rate
+    assert len(placed) == 120
     dialled = sorted(ms(d["at"]) for cid in cids for d in sim_dials(store.r, cid))
-    assert all(
-        b - a >= 1000 - 30 for a, b in zip(dialled, dialled[2:], strict=False)
-    )  # as the provider saw them
+    assert len(dialled) == 120
+    spans = [b - a for a, b in zip(dialled, dialled[cps:], strict=False)]
+    assert min(spans) >= 1000, min(spans)  # dials i and i + cps never inside one second
+    rate = (len(dialled) - 1) / ((dialled[-1] - dialled[0]) / 1000)
+    assert rate >= 0.95 * cps, rate
 
 
 def test_no_more_than_max_concurrent_calls_are_live_at_once(store: Any) -> None:

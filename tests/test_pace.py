@@ -12,14 +12,16 @@ from dialer import intake, keys
 from dialer.clock import FakeClock
 from dialer.money import parse_money
 from dialer.pace import (
-    LATE_SLOT_MS,
+    DIAL_TOLERANCE_MS,
     MAX_SLOT_WAIT_MS,
     deferral_due,
     from_number,
     gap_ms,
     hour_start,
     hour_window,
+    late_for_slot,
     pace_slot,
+    provider_next,
     stagger_ms,
 )
 
@@ -47,9 +49,9 @@ def claimed_attempts(store: Any, n: int, **provider: Any) -> tuple[Any, list[Any
 
 
 def admit(store: Any, att: Any, now: int, stagger: int) -> tuple[str, int, str]:
-    return store.admit(att, "sim", uid("tok"), stagger, now, MAX_SLOT_WAIT_MS, LATE_SLOT_MS, "+34911234567")[
-        :3
-    ]  # type: ignore[no-any-return]
+    return store.admit(
+        att, "sim", uid("tok"), stagger, now, MAX_SLOT_WAIT_MS, DIAL_TOLERANCE_MS, "+34911234567"
+    )[:3]  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("quota", [1, 7, 500, 3600, 10_000])
@@ -84,7 +86,37 @@ def test_admit_grants_the_slots_the_pace_rule_gives() -> None:
         assert decision == (
             "admit" if expected == now else "sleep" if expected - now <= MAX_SLOT_WAIT_MS else "defer"
         )
-        c_next, p_next = expected + stagger, expected + gap
+        c_next, p_next = expected + stagger, provider_next(expected, p_next, gap)
+
+
+@pytest.mark.parametrize("cps", [1, 3, 7, 20, 30, 333, 1000])
+def test_any_cps_plus_one_slots_span_more_than_a_second_by_the_dial_tolerance(cps: int) -> None:
+    """Back-to-back admissions at a provider's full rate (each dial taken the moment its slot comes): the
+    slots admit.lua grants are spaced so that cps + 1 of them span at least 1 s plus the dial tolerance
+    (whole-millisecond gaps would let 31 dials a second through at 30 cps), and the rate is >= 97 %."""
+    from conftest import session_service
+
+    store = session_service().core.store
+    n = 2 * cps + 2
+    _engine, atts, clock = claimed_attempts(store, n, calls_per_second=cps, max_concurrent=n)
+    slots = []
+    for att in atts:
+        while (decision := admit(store, att, clock.now_ms(), 1))[0] != "admit":
+            assert decision[0] in ("sleep", "defer"), decision  # a slot over a second ahead is deferred to
+            clock.set(decision[1])
+            if decision[0] == "defer":  # and claimed again when it comes, keeping the slot it booked
+                ref = keys.ref(att.account_id, att.key)
+                assert store.claim_refs([ref], clock.now_ms() + 1000, clock.now_ms() + 600_000) == [ref]
+        slots.append(decision[1])
+    spans = [b - a for a, b in zip(slots, slots[cps:], strict=False)]
+    assert min(spans) >= 1000 + DIAL_TOLERANCE_MS, min(spans)
+    rate = (len(slots) - 1) / ((slots[-1] - slots[0]) / 1000)
+    assert 0.97 * cps <= rate <= cps, rate
+
+
+def test_a_dial_later_than_the_tolerance_is_admitted_again() -> None:
+    assert not late_for_slot(START + DIAL_TOLERANCE_MS, START)
+    assert late_for_slot(START + DIAL_TOLERANCE_MS + 1, START)
 
 
 def test_stagger_defaults_to_the_providers_spacing() -> None:

@@ -103,15 +103,19 @@ if balance - reserved < reserve then
 end
 
 -- pace: a slot booked by an earlier deferral is kept; otherwise the next free one of both
--- the campaign (stagger) and the provider (1/cps): slot = max(now, due, next), GCRA with burst 1.
+-- the campaign (stagger) and the provider (1/cps with a margin): slot = max(now, due, next), GCRA with
+-- burst 1.
 -- (The scheduler claims up to a second ahead, so `due` may still be in the future: never dial early.)
 local slot = tonumber(att[3] or '')
 if not slot or now > slot + tonumber(ARGV[7]) then  -- none booked, or arrived too late to keep it
   local c_next = tonumber(redis.call('HGET', K.campaign, 'next_slot_ms') or '0')
   local p_next = tonumber(redis.call('HGET', K.provider_state, 'next_slot_ms') or '0')
-  slot = math.max(now, due_at, c_next, p_next)
+  slot = math.max(now, due_at, c_next, math.ceil(p_next))
   redis.call('HSET', K.campaign, 'next_slot_ms', slot + tonumber(ARGV[4]))
-  redis.call('HSET', K.provider_state, 'next_slot_ms', slot + gap)
+  -- the provider's gap is fractional; its fraction is carried when the provider set the slot (pace.py)
+  local base = slot
+  if p_next > slot - 1 then base = p_next end
+  redis.call('HSET', K.provider_state, 'next_slot_ms', string.format('%.3f', base + gap))
   redis.call('HSET', K.attempt, 'slot_ms', slot)
 end
 if slot - now > tonumber(ARGV[6]) then
