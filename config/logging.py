@@ -95,6 +95,8 @@ def configure_logging(settings: Settings | None = None) -> None:
     root.setLevel(level)
     # the Twilio SDK logs request parameters (To/From) at DEBUG; keep it quiet
     logging.getLogger("twilio").setLevel(max(level, logging.WARNING))
+    # httpx logs every request at INFO (the demo's health polls, the SDK's calls): its failures raise
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     # APScheduler logs every run of the tick at INFO ("Running job", "Job executed successfully") and a
     # tick that overran its interval at WARNING; how late ticks are is in `dialer status` and /metrics
     logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))

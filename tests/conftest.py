@@ -123,6 +123,15 @@ def make_core(store: Any, clock: Any, settings: Any = None, **overrides: Any) ->
     return Core(store, clock, ProviderFactory(store.r, clock, settings), settings)
 
 
+def service_like(redis_url: str, **overrides: Any) -> Any:
+    """A service set up like the processes a test starts (their lease, their queue): a submit due now
+    claims its launch with this lease and sends it to this queue, as a door of that deployment would."""
+    from config import get_settings
+    from dialer.service import Service
+
+    return Service.from_settings(get_settings().model_copy(update=overrides), redis_url=redis_url)
+
+
 def make_engine(store: Any, clock: Any, **overrides: Any) -> Any:
     from dialer.engine import Engine
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import add_sim_provider, session_service, show, submit, uid, wait_for
+from conftest import add_sim_provider, service_like, session_service, show, submit, uid, wait_for
 from test_devstack import children_of
 
 from dialer.money import parse_money
@@ -67,7 +67,9 @@ def test_a_worker_killed_at_each_crash_point_leaves_one_dial_per_contact_and_exa
     try:
         numbers = [f"+346004{i:04d}{i % 4}" for i in range(contacts)]  # answered: one started minute each
         cid = submit(
-            svc, account, {"contacts": [{"phone": n} for n in numbers], "say": "hi", "stagger_seconds": 0.01}
+            service_like(redis_url, lease_s=3),
+            account,
+            {"contacts": [{"phone": n} for n in numbers], "say": "hi", "stagger_seconds": 0.01},
         )
         wait_for(lambda: (marks / point).exists(), timeout=30, what=f"the worker to die at {point}")
         kill_tree(doomed)  # its main process would otherwise fork a new worker

@@ -14,13 +14,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conftest import add_sim_provider, show, submit, uid, wait_for
+from conftest import add_sim_provider, service_like, show, submit, uid, wait_for
 from test_crash_points import kill_tree, worker
 
-from config import get_settings
 from dialer import keys
 from dialer.money import parse_money
-from dialer.service import Service
 from dialer.telephony.simulator import sim_dials
 
 LEASE_S = 120  # far longer than the test: nothing here may wait for a lease to run out
@@ -49,7 +47,7 @@ def test_sigterm_finishes_in_flight_dials_and_hands_back_fetched_claims(
     numbers = [f"+346005{i:04d}{i % 4}" for i in range(30)]  # all answered
     before = released(store, "shutdown")
     # a submit due now sends the launch itself: through this test's queue, where its workers listen
-    svc = Service.from_settings(get_settings().model_copy(update={"queue": account}), redis_url=redis_url)
+    svc = service_like(redis_url, queue=account, lease_s=LEASE_S)
     log_path = tmp_path / "worker.log"
     scheduler = subprocess.Popen([sys.executable, "-m", "scheduler"], env=env, stdin=subprocess.DEVNULL)
     with open(log_path, "wb") as log:

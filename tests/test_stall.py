@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import add_sim_provider, make_engine, session_service, show, submit, uid, wait_for
+from conftest import add_sim_provider, make_engine, service_like, session_service, show, submit, uid, wait_for
 from test_devstack import children_of
 
 from dialer import intake, keys
@@ -25,7 +25,7 @@ from dialer.telephony.simulator import sim_dials
 
 svc = session_service()
 LEASE_S = 4
-N = 240
+N = 150
 STOP_S = 12
 # attempts the stopped worker held that others took over: it woke to find its claim gone (stale), its
 # admission gone (abandoned), or its call already adopted by reconciliation
@@ -85,9 +85,13 @@ def test_workers_stopped_longer_than_their_lease_never_dial_anyone_twice(
 
     try:
         contacts = [{"phone": f"+34600{i:05d}{i % 4}"} for i in range(N)]
-        # 3 calls a second, each dial answered after 5 s: ~15 dials in flight, and the other worker alone
+        # 5 calls a second, each dial answered after 5 s: ~25 dials in flight, and the other worker alone
         # can carry the load, so a take-over is not stuck behind a backlog
-        cid = submit(svc, account, {"contacts": contacts, "say": "hi", "stagger_seconds": 0.33})
+        cid = submit(
+            service_like(redis_url, lease_s=LEASE_S),
+            account,
+            {"contacts": contacts, "say": "hi", "stagger_seconds": 0.2},
+        )
         wait_for(lambda: show(svc, account, cid)["status"] == "running", timeout=30, what="the launch")
         rounds = 0
         while taken_over() < 20 and rounds < 10 and show(svc, account, cid)["status"] == "running":
