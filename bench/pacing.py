@@ -94,6 +94,10 @@ def run(ctx: Any) -> list[Figure]:
                 "busiest_window": busiest,
                 "span_s": span_s,
                 "dial_gaps_ms_max": max((b - a for a, b in itertools.pairwise(in_span)), default=0),
+                # where the rate was lost: gaps over twice the spacing, as (ms after the first dial, gap)
+                "long_gaps": [
+                    (a - first, b - a) for a, b in itertools.pairwise(in_span) if b - a > 2000 / CPS
+                ],
                 "redis_stalls": stalls,
             },
             note=f"busiest 1-s window: {busiest} dials",

@@ -261,7 +261,7 @@ class Engine:
         (a starved thread) goes back to due at its slot instead of holding its claim."""
         gap = stagger_ms(campaign.stagger_seconds, provider.calls_per_second)
         slot = 0
-        for _ in range(3):
+        for _ in range(4):  # not due yet, then a pace slot: two sleeps are the rule
             mono = self.core.clock.monotonic()
             now = self._now()
             decision, slot, reason, price = self.core.store.admit(

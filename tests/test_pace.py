@@ -45,6 +45,8 @@ def claimed_attempts(store: Any, n: int, **provider: Any) -> tuple[Any, list[Any
     atts = sorted(store.campaign_attempts(account, cid), key=lambda a: a.contact)
     refs = [keys.ref(account, a.key) for a in atts]
     assert store.claim_refs(refs, START + 60_000, START + 600_000) == refs
+    for a in atts:  # expansion staggers them 1 ms apart; here every one is due now
+        store.r.hset(keys.attempt(account, a.key), "due_at", START)
     return engine, [store.get_attempt(account, a.key) for a in atts], clock
 
 
@@ -133,3 +135,19 @@ def test_the_caller_id_is_in_the_contacts_country_and_stable() -> None:
     chosen = {from_number(pool, "+4915112345678") for _ in range(5)}
     assert len(chosen) == 1
     assert chosen.pop() in pool
+
+
+def test_an_attempt_claimed_before_it_is_due_books_no_slot() -> None:
+    """Claimed up to a second ahead, attempts reach workers in any order: one not yet due sleeps until it is
+    without booking a pace slot, so an earlier one that arrives after it still gets the earlier slot."""
+    from conftest import session_service
+
+    store = session_service().core.store
+    _engine, (early, late), clock = claimed_attempts(store, 2, calls_per_second=20)
+    for att, due in ((early, START + 100), (late, START + 500)):
+        store.r.hset(keys.attempt(att.account_id, att.key), "due_at", due)
+    assert admit(store, late, START, 1) == ("sleep", START + 500, "due")
+    clock.set(START + 100)
+    assert admit(store, early, clock.now_ms(), 1) == ("admit", START + 100, "")
+    clock.set(START + 500)
+    assert admit(store, late, clock.now_ms(), 1) == ("admit", START + 500, "")

@@ -12,7 +12,8 @@
 --   admit  slot   marked dialing: quota counted, live slot taken, money reserved, pace slot granted
 --                 (a 4th element: the price per minute it was admitted at)
 --   defer  due    back in due at `due` (reason pace | quota)
---   sleep  slot   pace slot booked within the wait limit: sleep until `slot`, then call admit again
+--   sleep  slot   pace slot booked within the wait limit (reason pace), or the attempt is not due until
+--                 `slot` (reason due, nothing booked): sleep until `slot`, then call admit again
 --   wait   0      parked until a live call ends (concurrency) or a reservation settles (balance)
 --   park   0      campaign paused (or not launched): parked in the campaign until it resumes
 --   cancel 0      campaign stopping or over: nothing changed, the caller ends the attempt `canceled`
@@ -29,6 +30,10 @@ if state ~= 'claimed' or not redis.call('ZSCORE', K.leased, ref) then
   return {'stale', 0, state or 'missing'}
 end
 local due_at = tonumber(att[2]) or now
+-- not due yet (the scheduler claims up to a second ahead): sleep until it is, booking nothing, so that
+-- attempts take pace slots in the order they fall due (one booking a slot ahead of the others would
+-- leave the slots before it unused)
+if due_at > now then return {'sleep', due_at, 'due'} end
 
 local p = redis.call('HMGET', K.provider, 'enabled', 'hourly_quota', 'max_concurrent', 'reserve', 'gap_ms', 'price')
 local quota = tonumber(p[2]) or 0
