@@ -74,10 +74,15 @@ def deferral_due(next_hour_ms: int, rank: int, quota: int) -> int:
 
 
 def _country(e164: str) -> int | None:
-    try:
-        return phonenumbers.parse(e164, None).country_code
-    except phonenumbers.NumberParseException:
+    """The country calling code of an E.164 number: calling codes are prefix-free (ITU-T E.164), so the
+    one known code among its first 1-3 digits is it, without parsing the whole number."""
+    if not e164.startswith("+"):
         return None
+    for size in (1, 2, 3):
+        code = e164[1 : 1 + size]
+        if code.isdigit() and int(code) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return int(code)
+    return None
 
 
 def from_number(from_numbers: Sequence[str], to: str) -> str:
