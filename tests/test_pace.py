@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import phonenumbers
 import pytest
 from conftest import add_sim_provider, make_engine, uid
 
@@ -151,3 +152,16 @@ def test_an_attempt_claimed_before_it_is_due_books_no_slot() -> None:
     assert admit(store, early, clock.now_ms(), 1) == ("admit", START + 100, "")
     clock.set(START + 500)
     assert admit(store, late, clock.now_ms(), 1) == ("admit", START + 500, "")
+
+
+def test_every_country_is_called_from_a_number_of_its_own_calling_code() -> None:
+    """With one caller id per calling code in the pool, a contact anywhere is called from its own code's
+    number (the code is read from the E.164 prefix: one example number per region checks every code)."""
+    examples = {}
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        if (ex := phonenumbers.example_number(region)) is not None:
+            examples[region] = phonenumbers.format_number(ex, phonenumbers.PhoneNumberFormat.E164)
+    pool = {phonenumbers.parse(n).country_code: n for n in examples.values()}
+    for number in examples.values():
+        chosen = from_number(list(pool.values()), number)
+        assert phonenumbers.parse(chosen).country_code == phonenumbers.parse(number).country_code, number
