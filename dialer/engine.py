@@ -269,7 +269,7 @@ class Engine:
             )
             if decision != "sleep":
                 return Admission(decision, slot, reason, mono, price)
-            time.sleep(max(0, slot - now) / 1000)
+            time.sleep(min(max(0, slot - now), MAX_SLOT_WAIT_MS) / 1000)
         self.core.store.defer(att, provider.name, slot, "pace", self._now())
         return Admission("defer", slot, "pace", self.core.clock.monotonic(), 0)
 
