@@ -1,4 +1,5 @@
-"""``python -m scheduler``: APScheduler, one tick per ``DIALER_SCHEDULER_TICK_S`` (default 1 s)."""
+"""``python -m scheduler``: APScheduler, one tick per ``DIALER_SCHEDULER_TICK_S`` (default 1 s), followed
+within the period while due work is left over for want of queue room (``promote``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from config.logging import configure_logging
 from dialer.errors import RedisUnavailable
 from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
-from scheduler import tick
+from scheduler import promote
 
 log = structlog.get_logger("scheduler")
 
@@ -37,7 +38,7 @@ def main() -> int:
     def run_tick() -> None:
         started = time.monotonic()
         try:
-            res = tick(store, settings, clock.now_ms(), sender, took_ms=last_took_ms[0])
+            res = promote(store, settings, clock, sender, took_ms=last_took_ms[0])
         except OUTAGE_ERRORS as exc:  # one line per outage; the next tick tries again
             outage.failed(exc)
             return

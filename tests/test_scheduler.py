@@ -13,9 +13,10 @@ from conftest import uid
 
 from config import Settings
 from dialer import keys
-from dialer.broker import LAUNCH_CAMPAIGN, PLACE_CALL
+from dialer.broker import LAUNCH_CAMPAIGN, PLACE_CALL, MessageSender, make_broker
+from dialer.clock import SystemClock
 from dialer.models import CallAttempt, CampaignSchedule
-from scheduler import tick
+from scheduler import promote, tick
 
 KIND = {LAUNCH_CAMPAIGN: "start", PLACE_CALL: "call"}
 
@@ -139,3 +140,37 @@ def test_claims_are_bounded_by_room_in_the_queue(store: Any) -> None:
     queued = store.queued_messages("dialer")
     tick(store, Settings(claim_batch=10 + queued), now, rec)
     assert len([r for kind, r, *_ in rec.sent if kind == "call"]) == 10  # 50 due, room for 10
+
+
+def test_a_full_pass_is_followed_within_the_period_until_the_due_work_is_sent(store: Any) -> None:
+    """Room for 10 messages, 50 attempts due: the period's promotion does not stop at one batch (that would
+    cap dispatch at claim_batch per tick); while workers take what is sent (here a sender that queues
+    nothing) it follows with more passes until nothing is left over."""
+    now = int(time.time() * 1000)
+    _account, refs, _ = seed_due_work(store, 50, 0, now - 1)
+    rec = Recorder()
+    queued = store.queued_messages("dialer")
+    res = promote(store, Settings(claim_batch=10 + queued, scheduler_tick_s=10), SystemClock(), rec)
+    sent = Counter(r for kind, r, *_ in rec.sent if kind == "call" and r in refs)
+    assert set(sent) == refs and max(sent.values()) == 1
+    assert res.passes >= 5 and not res.more
+
+
+def test_follow_up_passes_end_with_the_period_when_no_worker_takes_messages(
+    store: Any, redis_url: str
+) -> None:
+    """The same, with a real queue nobody consumes: one batch is sent, the passes that follow find no room
+    and send nothing more, and the promotion ends within the tick period with the work still due."""
+    now = int(time.time() * 1000)
+    seed_due_work(store, 50, 0, now - 1)
+    queue = uid("q")
+    sender = MessageSender(make_broker(redis_url, global_=False), queue)
+    settings = Settings(claim_batch=10, scheduler_tick_s=2, queue=queue)
+    started = time.monotonic()
+    try:
+        res = promote(store, settings, SystemClock(), sender)
+        assert time.monotonic() - started < settings.scheduler_tick_s
+        assert store.queued_messages(queue) == 10 and res.attempts == 10
+        assert res.more and res.passes > 1
+    finally:
+        store.r.delete(keys.dramatiq_messages(queue), f"dramatiq:{queue}")

@@ -161,6 +161,7 @@ class QueuesLook:
     attempts: list[str]  # due attempts to claim
     checks: list[str]  # live-call checks claimed
     waiting: int  # waiting sets (concurrency, money) not empty
+    more: bool = False  # the queue's room ran out with work still due
 
 
 @dataclass(frozen=True)
@@ -599,8 +600,10 @@ class Store:
         (within the room ``batch`` minus the messages waiting on ``queue``), the heartbeat written."""
         given = {"messages": keys.dramatiq_messages(queue)}
         args = [now_ms, attempts_upto_ms, lease_until_ms, batch, who, took_ms]
-        released, schedules, attempts, checks, waiting = self._run("tick", Scope(), args, given=given)
-        return QueuesLook(int(released), list(schedules), list(attempts), list(checks), int(waiting))
+        released, schedules, attempts, checks, waiting, more = self._run("tick", Scope(), args, given=given)
+        return QueuesLook(
+            int(released), list(schedules), list(attempts), list(checks), int(waiting), bool(int(more))
+        )
 
     def claim_schedules(self, members: Sequence[str], now_ms: int, lease_until_ms: int) -> list[str]:
         """Due schedules: PENDING -> QUEUED, leased."""

@@ -6,7 +6,8 @@
 -- (messages: the Dramatiq queue's hash of waiting messages)
 -- ARGV[1] now (ms)  ARGV[2] attempts due up to (ms)  ARGV[3] lease until (ms)  ARGV[4] claim batch
 -- ARGV[5] this scheduler's name  ARGV[6] how long its previous tick took (ms)
--- Returns {released, due schedules, due attempts, checks claimed, waiting sets}.
+-- Returns {released, due schedules, due attempts, checks claimed, waiting sets, more}: `more` is 1 when
+-- the room ran out with work still due (the caller may look again as soon as workers take messages).
 local now = tonumber(ARGV[1])
 local batch = tonumber(ARGV[4])
 local released = 0
@@ -29,4 +30,12 @@ for _, m in ipairs(checks) do
 end
 redis.call('HSET', K.tick, 'at', now, 'took_ms', ARGV[6], 'by', ARGV[5])
 redis.call('ZADD', K.alive, now, ARGV[5])
-return {released, schedules, attempts, checks, redis.call('HLEN', K.waiting_index)}
+local more = 0
+if room == 0 then
+  if redis.call('ZCOUNT', K.due, '-inf', ARGV[2]) > 0 or redis.call('ZCOUNT', K.sched_due, '-inf', now) > 0 then
+    more = 1
+  end
+elseif #schedules + #attempts >= room then
+  more = 1
+end
+return {released, schedules, attempts, checks, redis.call('HLEN', K.waiting_index), more}
