@@ -29,7 +29,7 @@ from dialer.hours import NeverOpens, next_opening, zone_chain
 from dialer.lifecycle import event, halt, start_next
 from dialer.models import CallAttempt, Campaign, Contact, ProviderConfig
 from dialer.outcomes import call_duration_cost, decide, left_voicemail
-from dialer.pace import DIAL_TOLERANCE_MS, MAX_SLOT_WAIT_MS, from_number, gap_ms, late_for_slot, stagger_ms
+from dialer.pace import KEEP_SLOT_MS, MAX_SLOT_WAIT_MS, from_number, gap_ms, late_for_slot, stagger_ms
 from dialer.states import FINAL_ATTEMPT, LIVE_ATTEMPT, AttemptState, CampaignStatus, ScheduleStatus
 from dialer.store.redis_store import LIVE_CSV, FirstAttempt
 from dialer.telephony.base import (
@@ -82,6 +82,7 @@ class Admission:
     reason: str
     mono: float  # monotonic time just before the admission that counted (the stall guard measures from it)
     price: int  # per minute, as admitted (the call is charged at it)
+    at: int = 0  # the now (ms) admit.lua was given: the attempt's dialing_at and its quota hour
 
 
 @dataclass
@@ -239,7 +240,7 @@ class Engine:
                 "state": AttemptState.DIALING,
                 "dial_token": token,
                 "placed_at": slot,
-                "dialing_at": self._now(),
+                "dialing_at": admission.at,
                 "from_number": caller,
                 "first_at": att.first_at or slot,  # as admit.lua wrote them
                 "price_per_minute": admission.price,
@@ -261,15 +262,18 @@ class Engine:
         (a starved thread) goes back to due at its slot instead of holding its claim."""
         gap = stagger_ms(campaign.stagger_seconds, provider.calls_per_second)
         slot = 0
-        for _ in range(4):  # not due yet, then a pace slot: two sleeps are the rule
+        tries = 4  # not due yet, then a pace slot: two sleeps are the rule
+        for n in range(tries):
             mono = self.core.clock.monotonic()
             now = self._now()
             decision, slot, reason, price = self.core.store.admit(
-                att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, DIAL_TOLERANCE_MS, caller, hours_zone
+                att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, KEEP_SLOT_MS, caller, hours_zone
             )
-            if decision != "sleep":
-                return Admission(decision, slot, reason, mono, price)
+            if decision != "sleep" or n == tries - 1:  # the last answer is not slept on: deferred below
+                break
             time.sleep(min(max(0, slot - now), MAX_SLOT_WAIT_MS) / 1000)
+        if decision != "sleep":
+            return Admission(decision, slot, reason, mono, price, now)
         self.core.store.defer(att, provider.name, slot, "pace", self._now())
         return Admission("defer", slot, "pace", self.core.clock.monotonic(), 0)
 
@@ -319,14 +323,14 @@ class Engine:
         stalled = age > self.stall_bound_s()
         if stalled or (age > self.stall_bound_s() / 2 and not store.still_dialing(att, token)):
             bound.warning("dial_abandoned_after_stall")
-            store.undo_admit(att, provider.name, token, self._now(), "stalled", self._now())
+            store.undo_admit(att, provider.name, token, self._now(), "stalled", self._now(), unsent=True)
             return "stalled"
         now = self._now()
         if late_for_slot(now, att.placed_at or now):
             # the pace rule holds at the dial, not only at the slot: a dial sent this late could crowd the
             # provider's next slots into one second; it goes back to due and is admitted again
             bound.info("dial_late_for_slot", late_ms=now - (att.placed_at or now))
-            store.undo_admit(att, provider.name, token, now, "pace", now)
+            store.undo_admit(att, provider.name, token, now, "pace", now, unsent=True)
             return "late"
         try:
             res = client.dial(req)

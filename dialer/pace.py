@@ -16,9 +16,11 @@ import phonenumbers
 HOUR_MS = 3_600_000
 #: an admitted attempt waits for its pace slot up to this long; a later slot is a deferral
 MAX_SLOT_WAIT_MS = 1000
-#: how late (ms) after its pace slot a dial may still be sent; a later one is admitted again (a new slot).
-#: An attempt that arrives later than this for a slot an earlier deferral booked gets a new one too.
+#: how late (ms) after its pace slot a dial may still be sent; a later one is admitted again (a new slot)
 DIAL_TOLERANCE_MS = 15
+#: how late an attempt may arrive and keep the slot an earlier sleep or deferral booked (less than the
+#: dial's tolerance: the admission and the dial still take a few milliseconds after it)
+KEEP_SLOT_MS = DIAL_TOLERANCE_MS // 3
 #: a provider's dials are spaced 1/cps x (1 + margin): any cps + 1 of its slots span at least 1,019 ms, so
 #: with each dial leaving 0..DIAL_TOLERANCE_MS after its slot no 1-s window by the dial clock holds more
 #: than cps dials, and ~4 ms are left for the way to the carrier (the rate stays at 98 % of cps)

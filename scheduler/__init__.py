@@ -6,6 +6,7 @@ once), so two schedulers never send the same work twice.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -48,16 +49,32 @@ class TickResult:
 
 
 def promote(
-    store: Store, settings: Settings, clock: Clock, sender: Sender, who: str | None = None, took_ms: int = 0
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    sender: Sender,
+    who: str | None = None,
+    took_ms: int = 0,
+    stop: threading.Event | None = None,
 ) -> TickResult:
     """One tick period's promotion: a tick, then, while a pass runs out of queue room with work still due,
-    another pass ``FOLLOW_S`` later, until ``FOLLOW_SHARE`` of the period is gone. Dispatch is then bound
-    by how fast workers take messages, not by ``claim_batch`` per tick; an idle period is one pass."""
+    another pass ``FOLLOW_S`` later (twice as long after a pass that found no room), until ``FOLLOW_SHARE``
+    of the period is gone or ``stop`` is set. Dispatch is then bound by how fast workers take messages, not
+    by ``claim_batch`` per tick; an idle period is one pass."""
+    stop = stop or threading.Event()
     deadline = time.monotonic() + settings.scheduler_tick_s * FOLLOW_SHARE
+    started = time.monotonic()
     total = tick(store, settings, clock.now_ms(), sender, who, took_ms)
-    while total.more and time.monotonic() + FOLLOW_S < deadline:
-        time.sleep(FOLLOW_S)
-        total.add(tick(store, settings, clock.now_ms(), sender, who, took_ms))
+    pause, last = FOLLOW_S, total
+    while last.more:
+        took = time.monotonic() - started
+        if time.monotonic() + pause + took > deadline or stop.wait(pause):
+            break
+        started = time.monotonic()
+        last = tick(store, settings, clock.now_ms(), sender, who, took_ms, sweep=False)
+        total.add(last)
+        claimed = last.schedules + last.attempts + last.checks
+        pause = FOLLOW_S if claimed else min(pause * 2, settings.scheduler_tick_s)
     return total
 
 
@@ -68,8 +85,10 @@ def tick(
     sender: Sender,
     who: str | None = None,
     took_ms: int = 0,
+    sweep: bool = True,
 ) -> TickResult:
-    """One pass: return expired leases, claim due schedules, attempts and live-call checks.
+    """One pass: return expired leases, claim due schedules, attempts and live-call checks (and, with
+    ``sweep``, wake what the waiting sets can take now).
 
     Claims are bounded by the room left in the queue (``claim_batch`` minus messages waiting), and
     attempts are claimed up to ``MAX_SLOT_WAIT_MS`` ahead so that an actor can wait for its exact slot.
@@ -98,7 +117,7 @@ def tick(
     for ref in seen.checks:
         sender.send(CHECK_CALL, ref)
         res.checks += 1
-    if seen.waiting:
+    if seen.waiting and sweep:
         res.woken = sweep_waiting(store, now_ms)
     return res
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -34,11 +35,12 @@ def main() -> int:
     outage = Outage("scheduler")
 
     last_took_ms = [0]
+    stopping = threading.Event()  # set on SIGTERM: follow-up passes end, the pass under way finishes
 
     def run_tick() -> None:
         started = time.monotonic()
         try:
-            res = promote(store, settings, clock, sender, took_ms=last_took_ms[0])
+            res = promote(store, settings, clock, sender, took_ms=last_took_ms[0], stop=stopping)
         except OUTAGE_ERRORS as exc:  # one line per outage; the next tick tries again
             outage.failed(exc)
             return
@@ -54,7 +56,8 @@ def main() -> int:
     sched.add_job(run_tick, "interval", seconds=settings.scheduler_tick_s, id="tick")
 
     def stop(*_: Any) -> None:
-        # graceful: the tick under way finishes (a claim is never left half-sent), then the process exits
+        # graceful: the pass under way finishes (a claim is never left half-sent), then the process exits
+        stopping.set()
         sched.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)

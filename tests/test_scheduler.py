@@ -172,5 +172,9 @@ def test_follow_up_passes_end_with_the_period_when_no_worker_takes_messages(
         assert time.monotonic() - started < settings.scheduler_tick_s
         assert store.queued_messages(queue) == 10 and res.attempts == 10
         assert res.more and res.passes > 1
+        # a stopping scheduler (SIGTERM) makes no follow-up pass: its last pass was the first
+        stop = threading.Event()
+        stop.set()
+        assert promote(store, settings, SystemClock(), sender, stop=stop).passes == 1
     finally:
         store.r.delete(keys.dramatiq_messages(queue), f"dramatiq:{queue}")

@@ -21,6 +21,7 @@ from test_devstack import children_of
 from dialer import intake, keys
 from dialer.clock import FakeClock
 from dialer.money import parse_money
+from dialer.pace import DIAL_TOLERANCE_MS
 from dialer.telephony.simulator import sim_dials
 
 svc = session_service()
@@ -151,7 +152,7 @@ class StoppedAfterAdmission(FakeClock):
 def test_a_dial_whose_admission_is_older_than_the_bound_is_never_sent(store: Any, account: str) -> None:
     """The guard itself: an admission that went stale before the dial (the worker was stopped in between)
     is given back, and the provider never sees the call."""
-    add_sim_provider(store, account)
+    add_sim_provider(store, account, hourly_quota=10)
     engine = make_engine(store, StoppedAfterAdmission())
     cid = str(
         intake.submit(engine.core, account, {"contacts": [{"phone": "+34600000001"}], "say": "hi"}, True)[
@@ -166,3 +167,52 @@ def test_a_dial_whose_admission_is_older_than_the_bound_is_never_sent(store: Any
     att = store.get_attempt(account, keys.attempt_key(cid, 0, 1))
     assert (att.state.value, att.reason) == ("scheduled", "stalled")
     assert store.get_account(account).reserved == 0
+    assert store.provider_usage(account, "sim", engine.core.now())[0] == 0  # a dial never sent uses no quota
+
+
+class LateAfterAdmission(FakeClock):
+    """A clock for a thread that loses the CPU between its admission and its dial: the wall clock moves on
+    20 ms once the stall guard has read the monotonic clock (the admission read it first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def monotonic(self) -> float:
+        self.reads += 1
+        return self._now / 1000
+
+    def now_ms(self) -> int:
+        return super().now_ms() + (DIAL_TOLERANCE_MS + 5 if self.reads >= 2 else 0)
+
+
+def test_a_dial_later_than_its_slot_allows_is_admitted_again_and_uses_no_quota(
+    store: Any, account: str
+) -> None:
+    """The pace rule holds at the dial: a dial that would leave more than the tolerance after its slot is
+    not sent; the attempt goes back to due (reason pace) with its reservation, live slot and hourly-quota
+    count given back, and the next admission dials it."""
+    add_sim_provider(store, account, hourly_quota=10)
+    clock = LateAfterAdmission()
+    engine = make_engine(store, clock)
+    cid = str(
+        intake.submit(engine.core, account, {"contacts": [{"phone": "+34600000001"}], "say": "hi"}, True)[
+            "campaign_id"
+        ]
+    )
+    engine.launch(account, cid)
+    key = keys.attempt_key(cid, 0, 1)
+    ref = keys.ref(account, key)
+    store.claim_refs([ref], clock.now_ms() + 1000, clock.now_ms() + 60_000)
+    assert engine.place_call(ref) == "late"
+    assert sim_dials(store.r, cid) == []
+    att = store.get_attempt(account, key)
+    assert (att.state.value, att.reason) == ("scheduled", "pace")
+    assert store.get_account(account).reserved == 0
+    used, live = store.provider_usage(account, "sim", clock.now_ms())
+    assert (used, live) == (0, 0)
+    clock.reads, _ = -10, clock.advance(1)  # a second later, and on time
+    store.claim_refs([ref], clock.now_ms() + 1000, clock.now_ms() + 60_000)
+    assert engine.place_call(ref) == "dialed"
+    assert len(sim_dials(store.r, cid)) == 1
+    assert store.provider_usage(account, "sim", clock.now_ms())[0] == 1

@@ -829,12 +829,22 @@ class Store:
             pipe.execute()
 
     def undo_admit(
-        self, att: CallAttempt, provider: str, token: str, due_ms: int, reason: str, now_ms: int
+        self,
+        att: CallAttempt,
+        provider: str,
+        token: str,
+        due_ms: int,
+        reason: str,
+        now_ms: int,
+        *,
+        unsent: bool = False,
     ) -> bool:
+        """Undo an admission (``unsent``: the dial never left, so its hourly-quota count is given back to
+        the hour it was admitted in)."""
         res = self._run(
             "undo_admit",
-            _scope(att, provider),
-            [now_ms, keys.ref(att.account_id, att.key), token, due_ms, reason],
+            _scope(att, provider, hour_start(att.dialing_at or now_ms)),
+            [now_ms, keys.ref(att.account_id, att.key), token, due_ms, reason, "1" if unsent else "0"],
         )
         return bool(res == "ok")
 
