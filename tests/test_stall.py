@@ -204,7 +204,9 @@ def test_a_dial_later_than_its_slot_allows_is_admitted_again_and_uses_no_quota(
     key = keys.attempt_key(cid, 0, 1)
     ref = keys.ref(account, key)
     store.claim_refs([ref], clock.now_ms() + 1000, clock.now_ms() + 60_000)
+    paced_before = int(store.r.hget(keys.STATS, "deferred|pace") or 0)
     assert engine.place_call(ref) == "late"
+    assert int(store.r.hget(keys.STATS, "deferred|pace") or 0) > paced_before  # seen in /metrics
     assert sim_dials(store.r, cid) == []
     att = store.get_attempt(account, key)
     assert (att.state.value, att.reason) == ("scheduled", "pace")

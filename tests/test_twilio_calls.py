@@ -124,6 +124,7 @@ def test_an_unsigned_or_forged_callback_is_403_and_a_replayed_final_one_changes_
 def test_rate_limited_dials_slow_the_pace_and_lose_no_attempt(tw: TwilioStack) -> None:
     scope = tw.account(calls_per_second=10)
     tw.fake.fail_next_create(status=429, code=20429, count=3, retry_after=1.0)
+    limited_before = int(tw.svc.core.store.r.hget(keys.STATS, "deferred|rate_limited") or 0)
     numbers = [f"+3460040000{i}" for i in range(4)]
     cid = scope.submit({"contacts": [{"phone": n} for n in numbers], "say": "hi"}, start=True)["campaign_id"]
     view = finished(scope, cid)
@@ -132,6 +133,8 @@ def test_rate_limited_dials_slow_the_pace_and_lose_no_attempt(tw: TwilioStack) -
     assert placed == dict.fromkeys(numbers, 1)
     state = tw.svc.core.store.r.hgetall(keys.provider_state(scope.account_id, "twilio_primary"))
     assert int(state["slow_gap"]) >= 1000
+    # counted where /metrics reads deferrals (dialer_deferrals_total{reason="rate_limited"}: the alert)
+    assert int(tw.svc.core.store.r.hget(keys.STATS, "deferred|rate_limited") or 0) - limited_before >= 3
 
 
 def test_bad_credentials_pause_the_campaign_instead_of_burning_through_contacts(tw: TwilioStack) -> None:
