@@ -269,11 +269,10 @@ class Engine:
             decision, slot, reason, price = self.core.store.admit(
                 att, provider.name, token, gap, now, MAX_SLOT_WAIT_MS, KEEP_SLOT_MS, caller, hours_zone
             )
-            if decision != "sleep" or n == tries - 1:  # the last answer is not slept on: deferred below
-                break
-            time.sleep(min(max(0, slot - now), MAX_SLOT_WAIT_MS) / 1000)
-        if decision != "sleep":
-            return Admission(decision, slot, reason, mono, price, now)
+            if decision != "sleep":
+                return Admission(decision, slot, reason, mono, price, now)
+            if n < tries - 1:  # the last answer is not slept on: deferred below
+                time.sleep(min(max(0, slot - now), MAX_SLOT_WAIT_MS) / 1000)
         self.core.store.defer(att, provider.name, slot, "pace", self._now())
         return Admission("defer", slot, "pace", self.core.clock.monotonic(), 0)
 
@@ -320,16 +319,17 @@ class Engine:
         # waits for the whole lease (4 bounds), so a fresh admission needs no re-read; one past half the
         # bound is read again, in case another machine's clock runs ahead.
         age = self.core.clock.monotonic() - admitted_mono
+        now = self._now()
         stalled = age > self.stall_bound_s()
         if stalled or (age > self.stall_bound_s() / 2 and not store.still_dialing(att, token)):
             bound.warning("dial_abandoned_after_stall")
-            store.undo_admit(att, provider.name, token, self._now(), "stalled", self._now(), unsent=True)
+            store.undo_admit(att, provider.name, token, now, "stalled", now, unsent=True)
             return "stalled"
-        now = self._now()
-        if late_for_slot(now, att.placed_at or now):
+        slot = att.placed_at or now
+        if late_for_slot(now, slot):
             # the pace rule holds at the dial, not only at the slot: a dial sent this late could crowd the
             # provider's next slots into one second; it goes back to due and is admitted again
-            bound.info("dial_late_for_slot", late_ms=now - (att.placed_at or now))
+            bound.info("dial_late_for_slot", late_ms=now - slot)
             store.undo_admit(att, provider.name, token, now, "pace", now, unsent=True)
             return "late"
         try:

@@ -58,10 +58,10 @@ def promote(
     stop: threading.Event | None = None,
 ) -> TickResult:
     """One tick period's promotion: a tick, then, while a pass runs out of queue room with work still due,
-    another pass ``FOLLOW_S`` later, until ``FOLLOW_SHARE`` of the period is gone or ``stop`` is set (a
-    queue that stays full costs at most one round trip per ``FOLLOW_S``: backing off measurably slowed
-    dispatch, as the queue's room comes back with every ack). Dispatch is then bound by how fast workers take messages, not
-    by ``claim_batch`` per tick; an idle period is one pass."""
+    another pass ``FOLLOW_S`` later, until ``FOLLOW_SHARE`` of the period is gone or ``stop`` is set.
+    Dispatch is then bound by how fast workers take messages, not by ``claim_batch`` per tick; an idle
+    period is one pass. A queue that stays full costs one round trip per ``FOLLOW_S`` (backing off
+    measurably slowed dispatch: the queue's room comes back with every ack)."""
     stop = stop or threading.Event()
     deadline = time.monotonic() + settings.scheduler_tick_s * FOLLOW_SHARE
     total = tick(store, settings, clock.now_ms(), sender, who, took_ms)

@@ -29,6 +29,16 @@ def worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
 
 
+def assert_dialled_once_and_settled(store: Any, cid: str, numbers: list[str], view: dict[str, Any]) -> None:
+    """Every number reached the simulator exactly once, and the campaign's counters say all were
+    delivered with nothing failed, scheduled or dialling."""
+    dials = Counter(d["number"] for d in sim_dials(store.r, cid))
+    assert dials == dict.fromkeys(numbers, 1), [n for n, k in dials.items() if k != 1]
+    c = view["counters"]
+    n = len(numbers)
+    assert (c["delivered"], c["sent"], c["failed"], c["scheduled"], c["dialing"]) == (n, n, 0, 0, 0)
+
+
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
     for pid in [*children_of(proc.pid), proc.pid]:
         with contextlib.suppress(ProcessLookupError):
@@ -79,16 +89,7 @@ def test_a_worker_killed_at_each_crash_point_leaves_one_dial_per_contact_and_exa
         for p in (doomed, survivor, scheduler):
             if p is not None and p.poll() is None:
                 kill_tree(p)
-    dials = Counter(d["number"] for d in sim_dials(store.r, cid))
-    assert dials == dict.fromkeys(numbers, 1), [n for n, k in dials.items() if k != 1]
-    c = view["counters"]
-    assert (c["delivered"], c["sent"], c["failed"], c["scheduled"], c["dialing"]) == (
-        contacts,
-        contacts,
-        0,
-        0,
-        0,
-    )
+    assert_dialled_once_and_settled(store, cid, numbers, view)
     calls = svc.for_account(account).calls(cid)
     assert len(calls) == contacts and all(r["state"] == "completed" for r in calls)
     settled = sum(parse_money(r["cost"]) for r in calls)

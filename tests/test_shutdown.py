@@ -10,12 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from conftest import add_sim_provider, service_like, show, submit, uid, wait_for
-from test_crash_points import kill_tree, worker
+from test_crash_points import assert_dialled_once_and_settled, kill_tree, worker
 
 from dialer import keys
 from dialer.money import parse_money
@@ -83,9 +82,6 @@ def test_sigterm_finishes_in_flight_dials_and_hands_back_fetched_claims(
         for p in (first, second, scheduler):
             if p is not None and p.poll() is None:
                 kill_tree(p)
-    dials = Counter(d["number"] for d in sim_dials(store.r, cid))
-    assert dials == dict.fromkeys(numbers, 1), [n for n, k in dials.items() if k != 1]
-    c = view["counters"]
-    assert (c["delivered"], c["sent"], c["failed"], c["scheduled"], c["dialing"]) == (30, 30, 0, 0, 0)
+    assert_dialled_once_and_settled(store, cid, numbers, view)
     acc = store.get_account(account)
     assert acc.reserved == 0
