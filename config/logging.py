@@ -86,7 +86,13 @@ def configure_logging(settings: Settings | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # JSON lines carry the traceback as text (the console renderer prints it itself), redacted
+                # like every other field: an exception's message may hold a number
+                *([] if fmt == "console" else [structlog.processors.format_exc_info, redact_processor]),
+                renderer,
+            ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )

@@ -143,6 +143,30 @@ def test_bodies_and_contact_lists_over_the_limits_are_413(web: str) -> None:
     assert res.status_code == 413 and "DIALER_MAX_CONTACTS" in res.json()["error"]
 
 
+def test_bodies_streamed_without_a_length_are_held_to_the_same_limit(web: str) -> None:
+    """A client that streams its body (chunked, no Content-Length) gets the same 413, on every kind of body,
+    and a streamed body under the limit is read as usual."""
+    _, client = http_account(web)
+    gid = client.post("/groups", json={"name": "leads"}).json()["id"]
+
+    def streamed(total: int, chunk: bytes = b"x" * 1_000_000) -> Any:
+        for _ in range(total // len(chunk) + 1):
+            yield chunk
+
+    for path, content_type in (
+        (f"/groups/{gid}/contacts", "text/csv"),
+        ("/campaigns", "application/json"),
+        ("/providers", "application/json"),
+        (f"/groups/{gid}/contacts", "multipart/form-data; boundary=x"),
+    ):
+        res = client.post(path, content=streamed(11_000_000), headers={"Content-Type": content_type})
+        assert res.status_code == 413, (path, res.text)
+        assert "DIALER_MAX_BODY_BYTES" in res.json()["error"]
+    small = iter([b"phone\n+34600000021\n", b"+34600000022\n"])
+    res = client.post(f"/groups/{gid}/contacts", content=small, headers={"Content-Type": "text/csv"})
+    assert res.status_code == 200 and res.json()["imported"] == 2, res.text
+
+
 def test_an_unexpected_error_is_500_with_an_id_and_no_traceback(web: str) -> None:
     account, client = http_account(web)
     cid = client.post("/campaigns", json=BODY, params={"start": "false"}).json()["campaign_id"]

@@ -58,3 +58,21 @@ def test_configured_logging_writes_json_events_to_stderr_masked(capsys: pytest.C
     finally:
         structlog.reset_defaults()
         logging.getLogger().handlers.clear()
+
+
+def test_an_exception_logged_as_json_carries_its_traceback_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 500's log line is what an operator debugs from: the exception and where it was raised, as text, with
+    numbers in the message masked like everywhere else."""
+    configure_logging(Settings(log_format="json", log_level="INFO"))
+    try:
+        try:
+            raise ValueError("cannot dial +34600123456")
+        except ValueError:
+            structlog.get_logger("t").exception("request_failed", error_id="e1")
+        event = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert event["event"] == "request_failed" and event["error_id"] == "e1"
+        assert "Traceback" in event["exception"] and "ValueError: cannot dial ***3456" in event["exception"]
+        assert "+34600123456" not in json.dumps(event)
+    finally:
+        structlog.reset_defaults()
+        logging.getLogger().handlers.clear()

@@ -45,7 +45,9 @@ def error_body(exc: DialerError) -> dict[str, Any]:
 
 
 class BodyLimit:
-    """413 for a request body over the limit, by its Content-Length or as it streams in."""
+    """413 for a request body over the limit, by its Content-Length or, for a body streamed without one, by
+    reading it (up to the limit) before the app sees it: a refusal that surfaced inside the app's body
+    parsing would turn into that parser's error instead."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -55,25 +57,42 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)  # the server holds the body to its declared length
             return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body
+            return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLarge()
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except BodyTooLarge:
-            await self._refuse(send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # a disconnect, when the client goes away
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
         response = JSONResponse(
@@ -81,10 +100,6 @@ class BodyLimit:
             status_code=413,
         )
         await response({"type": "http"}, _empty_receive, send)
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 async def _empty_receive() -> Message:
@@ -142,8 +157,8 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
         return JSONResponse({"status": "ok"})
 
     _install_error_handlers(app)
-    _install_access_log(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    _install_access_log(app)  # outermost: a request refused by the body limit is logged too
     return app
 
 
