@@ -77,6 +77,9 @@ def configure_logging(settings: Settings | None = None) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_processor,
     ]
+    # JSON lines carry the traceback as text (the console renderer prints it itself), redacted like every
+    # other field: an exception's message may hold a number
+    exc_text: list[Any] = [] if fmt == "console" else [structlog.processors.format_exc_info, redact_processor]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -88,9 +91,7 @@ def configure_logging(settings: Settings | None = None) -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                # JSON lines carry the traceback as text (the console renderer prints it itself), redacted
-                # like every other field: an exception's message may hold a number
-                *([] if fmt == "console" else [structlog.processors.format_exc_info, redact_processor]),
+                *exc_text,
                 renderer,
             ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
