@@ -40,8 +40,8 @@ Seconds = Annotated[float, Field(strict=True, gt=0, le=3600)]
 
 
 class CallingHours(Strict):
-    start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(default="20:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+    start: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    end: str = Field(default="20:00", pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
     weekdays: list[StrictInt] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
 
     @model_validator(mode="after")

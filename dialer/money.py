@@ -13,7 +13,7 @@ UNITS_PER_CURRENCY = 10_000
 MAX_AMOUNT = 1_000_000_000 * UNITS_PER_CURRENCY
 #: the largest price of a started minute: 1,000.0000
 MAX_PRICE = 1_000 * UNITS_PER_CURRENCY
-_DECIMAL = re.compile(r"^[+-]?\d+(\.\d+)?$")
+_DECIMAL = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")  # ASCII digits only
 
 
 def parse_money(value: str | int | float | Decimal, field: str = "amount") -> int:

@@ -77,6 +77,8 @@ bad_amounts = st.one_of(
     st.sampled_from(
         ["1e30", "-0.50", "inf", "-inf", "nan", "1_000", "0.00001", "1e3", "", "abc", "1000000001"]
     ),
+    # digits of other scripts (Arabic-Indic, Devanagari, full-width) read as numbers by Decimal()
+    st.sampled_from(["\u0661\u0660", "\u0967\u0966.\u0966", "\uff11\uff10", "1\u0660.00"]),
     st.floats(allow_nan=True, allow_infinity=True)
     .filter(lambda f: not math.isfinite(f) or abs(f) > 1e9)
     .map(repr),
@@ -284,6 +286,7 @@ def test_a_malformed_redis_url_exits_3_with_a_hint(url: str) -> None:
         ({"calling_hours": {"weekdays": [True]}}, "weekdays"),
         ({"calling_hours": {"weekdays": ["1"]}}, "weekdays"),
         ({"calling_hours": {"weekdays": []}}, "weekdays"),
+        ({"calling_hours": {"start": "\u0660\u0669:00"}}, "start"),
         ({"recall_on_machine": "yes"}, "recall_on_machine"),
         ({"recall": [True]}, "recall"),
         ({"say": "hi", "xml": "<Response/>"}, "xml"),
