@@ -146,10 +146,14 @@ def _check_next(core: Core, account_id: str, next_id: str | None) -> None:
         raise InvalidRequest(f"next_campaign_id: campaign not found: {next_id}")
 
 
-def submit(core: Core, account_id: str, data: Any, start_now: bool = False) -> dict[str, Any]:
+def submit(
+    core: Core, account_id: str, data: Any, start_now: bool = False, strict_numbers: bool = False
+) -> dict[str, Any]:
     """Validate and store a campaign (``draft``); with ``start_now`` run the start checks first — a refused
     start stores nothing — then start it. A repeated submit with the same idempotency key answers the
-    first campaign (and starts it if it is still a draft and ``start_now`` is asked)."""
+    first campaign (and starts it if it is still a draft and ``start_now`` is asked). ``strict_numbers``
+    (seed 003's rule): a number that cannot be dialled refuses the campaign instead of being counted in
+    ``error_calls``."""
     req = parse_request(data, core.settings.max_contacts)
     store = core.store
     account = store.get_account(account_id)
@@ -164,6 +168,10 @@ def submit(core: Core, account_id: str, data: Any, start_now: bool = False) -> d
         check_size(len(contacts), core.settings.max_contacts)
     else:
         contacts = build_contacts(req, account.default_region)
+    if strict_numbers:
+        for c in contacts:
+            if c.intake == "invalid":
+                raise InvalidRequest(f"contacts.{c.index}.phone: {c.intake_reason}")
     check_message(req, contacts)
     _check_next(core, account_id, req.next_campaign_id)
     now = core.now()

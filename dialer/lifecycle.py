@@ -33,6 +33,7 @@ log = structlog.get_logger("dialer.lifecycle")
 
 NOT_UPDATABLE = "only scheduled campaigns can be updated (name and SendAt fields only)"
 PAST_LAUNCH = "Scheduled time is in the past"
+ALL_PROCESSED = "All contacts have already been processed"
 PAST_TOLERANCE_MS = 1000
 REOPEN_CHUNK = 1000
 
@@ -69,11 +70,10 @@ def change(core: Core, account_id: str, campaign_id: str, command: str, reason: 
 
 # --- start ------------------------------------------------------------------------------------------------
 def start_checks(core: Core, campaign: Campaign, contacts_n: int) -> ProviderConfig:
-    """Seed 000's checks in order: balance, group+provider, hourly quota (warning), connection test. They
+    """Seed 000's checks in order: balance, group+provider, hourly quota (warning), connection test (seed
+    004's "No contacts found" and "Scheduled time is in the past" just before the connection test). They
     run on a campaign not stored yet too (a refused ``submit --start`` stores nothing)."""
     store, now = core.store, core.now()
-    if campaign.launch_at is not None and campaign.launch_at < now - PAST_TOLERANCE_MS:
-        raise InvalidRequest(PAST_LAUNCH)
     account = store.get_account(campaign.account_id)
     provider = store.find_provider(campaign.account_id, campaign.provider)
     if provider is not None:
@@ -84,13 +84,16 @@ def start_checks(core: Core, campaign: Campaign, contacts_n: int) -> ProviderCon
     has_contacts = contacts_n > 0 or bool(campaign.group_id)
     if not has_contacts or provider is None or not provider.enabled or not provider.from_numbers:
         raise NoGroupOrProvider()
-    if contacts_n == 0 and campaign.end_handle == "stop":
-        raise InvalidRequest("No contacts found")  # an empty group (seed 004)
     launch = campaign.launch_at or now
     if provider.hourly_quota and hour_start(launch) == hour_start(now):
         used, _ = store.provider_usage(campaign.account_id, provider.name, now)
         if used >= provider.hourly_quota:
             raise QuotaExceeded()
+    # seed 004's refusals, after seed 000's own checks so that those answer in its order
+    if contacts_n == 0 and campaign.end_handle == "stop":
+        raise InvalidRequest("No contacts found")  # an empty group
+    if campaign.launch_at is not None and campaign.launch_at < now - PAST_TOLERANCE_MS:
+        raise InvalidRequest(PAST_LAUNCH)
     test_connection(core, provider)
     return provider
 
@@ -113,7 +116,7 @@ def start(
     ``checked``: the caller has just run the start checks (submit)."""
     campaign, state = core.store.get_campaign(account_id, campaign_id)
     if state.current == CampaignStatus.PAUSED:
-        return resume(core, account_id, campaign_id)
+        return _resumed_body(core, campaign, resume(core, account_id, campaign_id))
     allowed("start", state.current)
     if state.current == CampaignStatus.DRAFT and not checked:
         start_checks(core, campaign, state.contacts_n)
@@ -160,6 +163,17 @@ def _start_body(campaign: Campaign, sched: CampaignSchedule, now: int) -> dict[s
         body["scheduled_time"] = when
     else:
         body["message"] = "Campaign execution started immediately"
+    return body
+
+
+def _resumed_body(core: Core, campaign: Campaign, resumed: dict[str, Any]) -> dict[str, Any]:
+    """A start that resumed a paused campaign answers like any start (seed 004: its clients read
+    ``task_id``): the task is the campaign's launch, and a launch still ahead is its ``scheduled_time``."""
+    sched = core.store.get_schedule(campaign.account_id, campaign.id)
+    launch = sched.start_at if sched else core.now()
+    body = {**resumed, "task_id": f"{campaign.id}@{launch}"}
+    if resumed["status"] == CampaignStatus.SCHEDULED and launch > core.now() + PAST_TOLERANCE_MS:
+        body["scheduled_time"] = to_iso(launch)
     return body
 
 
@@ -252,25 +266,32 @@ def update(
     name: str | None,
     launch_at: int | None,
     metadata: dict[str, Any] | None = None,
+    message: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Name and launch time (and the free-form metadata), only while draft or scheduled (seed 001 wording
-    when refused)."""
+    """Name and launch time (and the free-form metadata; the message, checked by the caller against the
+    contacts), only while draft or scheduled (seed 001 wording when refused). The state is checked before
+    the values, so a campaign that cannot change answers that whatever was sent."""
     now = core.now()
+    if core.store.campaign_state(account_id, campaign_id).current not in TRANSITIONS["update"]:
+        raise InvalidState(NOT_UPDATABLE)
     if launch_at is not None and launch_at < now - PAST_TOLERANCE_MS:
         raise InvalidRequest(PAST_LAUNCH)
-    if name is not None and not name.strip():
-        raise InvalidRequest("name: must not be empty")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise InvalidRequest("name: must be a non-empty string")
     changes = {
         k: v for k, v in (("name", name), ("launch_at", launch_at), ("metadata", metadata)) if v is not None
-    }
+    } | (message or {})
     for _ in range(50):  # optimistic: the write applies only to the version read (a concurrent one retries)
         campaign, state = core.store.get_campaign(account_id, campaign_id)
         if state.current not in TRANSITIONS["update"]:
             raise InvalidState(NOT_UPDATABLE)
         changed = campaign.model_copy(update=changes)
         sched = core.store.get_schedule(account_id, campaign_id)
-        if sched is not None and launch_at is not None:
-            sched = sched.model_copy(update={"start_at": launch_at})
+        if sched is not None:  # the record the scheduler launches carries the launch time and the message
+            sched = sched.model_copy(
+                update={"start_at": launch_at or sched.start_at}
+                | {k: v for k, v in (message or {}).items() if k in ("say", "audio", "xml")}
+            )
         ok, why = core.store.update_campaign(changed, sched, now, state.doc_version)
         if ok:
             break
@@ -333,7 +354,7 @@ def re_execute(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:
     latest = latest_attempts(core, account_id, campaign_id)
     chosen = [a for _, a in sorted(latest.items()) if reexecutable(a)]
     if not chosen:
-        raise DialerError("All contacts have already been processed")
+        raise DialerError(ALL_PROCESSED)
     attempts = [
         (a.following(now + i * gap, now + i * gap, extra=True), "failed") for i, a in enumerate(chosen)
     ]

@@ -211,6 +211,21 @@ class CampaignRequest(CampaignSettings, Strict):
     _audio = field_validator("audio")(classmethod(lambda cls, v: _audio_url(v)))
     _say = field_validator("say")(classmethod(lambda cls, v: _say_text(v)))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_names(cls, data: Any) -> Any:
+        """Seed 001's name for a stored message, ``TempMsgID``, is ``template_id`` (seed 003's
+        ``playbook_id`` is a field of its own: a playbook that is no template is stored and reported)."""
+        if isinstance(data, dict) and "TempMsgID" in data:
+            data = dict(data)
+            given = data.pop("TempMsgID")
+            if data.get("template_id") not in (None, given):
+                raise PydanticCustomError(
+                    "template_id", "template_id: give template_id or TempMsgID, not both"
+                )
+            data["template_id"] = given
+        return data
+
     @field_validator("recall", mode="before")
     @classmethod
     def _recall(cls, v: Any) -> list[float]:

@@ -233,9 +233,9 @@ class AccountService:
         return views.account_view(self.core, self.account_id)
 
     # --- campaigns -----------------------------------------------------------------------------------------
-    def submit(self, campaign: Any, start: bool = False) -> dict[str, Any]:
+    def submit(self, campaign: Any, start: bool = False, strict_numbers: bool = False) -> dict[str, Any]:
         """Validate and store a campaign (draft); with ``start`` run the start checks and start it."""
-        res = intake.submit(self.core, self.account_id, campaign, start)
+        res = intake.submit(self.core, self.account_id, campaign, start, strict_numbers)
         if start:
             self.service.launch_due(self.account_id, str(res["campaign_id"]))
         return res
@@ -269,12 +269,19 @@ class AccountService:
         name: str | None = None,
         launch_at: int | None = None,
         metadata: dict[str, Any] | None = None,
+        message: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        if name is None and launch_at is None and metadata is None:
+        """``message``: a new say/audio/xml (+ language, voice), checked against the campaign's contacts
+        like at intake."""
+        if name is None and launch_at is None and metadata is None and not message:
             raise InvalidRequest("nothing to update: give a name and/or a launch time")
-        return lifecycle.update(
-            self.core, self.account_id, self._campaign(campaign_id), name, launch_at, metadata
-        )
+        cid = self._campaign(campaign_id)
+        if message:
+            campaign = self.core.store.get_campaign(self.account_id, cid)[0]
+            intake.check_message(
+                campaign.model_copy(update=message), self.core.store.contacts(self.account_id, cid)
+            )
+        return lifecycle.update(self.core, self.account_id, cid, name, launch_at, metadata, message)
 
     def stored(self, campaign_id: str) -> tuple[Any, Any]:
         """The campaign's configuration and live state (for the seed adapters' own shapes)."""

@@ -149,6 +149,13 @@ def test_seed_000_starts_with_user_token_and_answers_in_the_seeds_keys(
     token = poor_client.headers["Authorization"].split()[1]
     res = httpx.get(f"{web}/api/audio-campaign/{other}", params={"user_token": token})
     assert (res.status_code, res.json()) == (401, {"error": "Insufficient balance"})
+    late = poor_client.post(  # a launch time gone by is no check of seed 000's: its first check answers
+        "/campaigns",
+        json={"contacts": [{"phone": "+34600000103"}], "say": "hi", "launch_at": "2020-01-01T00:00:00Z"},
+        params={"start": "false"},
+    ).json()["campaign_id"]
+    res = httpx.get(f"{web}/api/audio-campaign/{late}", params={"user_token": token})
+    assert (res.status_code, res.json()) == (401, {"error": "Insufficient balance"})
     poor_client.patch("/providers/sim", json={"hourly_quota": 1})
     svc.core.store.r.set(keys.provider_quota(poor, "sim", hour_start(svc.core.now())), 1)  # used up
     svc.topup(poor, "10")
@@ -353,11 +360,17 @@ def test_seed_004_start_answers_the_seeds_bodies(seeded: dict[str, Any], stack: 
         now,
     )
     completed(client, now)
-    res = client.post(f"/api/v1/campaigns/{now}/start")
-    assert (res.status_code, res.json()) == (
-        400,
-        {"error": "Campaign is not running (current state: completed)"},
+    res = client.post(f"/api/v1/campaigns/{now}/start")  # the seed's words for a finished campaign
+    assert (res.status_code, res.json()) == (400, {"error": "All contacts have already been processed"})
+    # a paused campaign is resumed by start, with the seed's body (its clients read task_id)
+    assert client.post(f"/campaigns/{later}/pause").json()["status"] == "paused"
+    body = client.post(f"/api/v1/campaigns/{later}/start").json()
+    assert (body["success"], body["status"], body["scheduled_time"]) == (
+        True,
+        "scheduled",
+        "2999-02-15T09:00:00.000Z",
     )
+    assert body["task_id"] and body["campaign_id"] == later
     past = client.post(
         "/campaigns",
         json={"contacts": [{"phone": "+34600000143"}], "say": "hi", "launch_at": "2020-01-01T00:00:00Z"},
@@ -365,3 +378,65 @@ def test_seed_004_start_answers_the_seeds_bodies(seeded: dict[str, Any], stack: 
     ).json()["campaign_id"]
     assert client.post(f"/api/v1/campaigns/{past}/start").json() == {"error": "Scheduled time is in the past"}
     assert client.post("/api/v1/campaigns/999999/start").status_code == 404
+
+
+def test_seed_routes_refuse_values_of_the_wrong_kind_and_keep_each_seeds_rules(
+    seeded: dict[str, Any],
+) -> None:
+    """What a seed client may send wrong (a number where text is meant, an update its seed does not allow, a
+    number that cannot be dialled, an absurd id) is a 400 or 404 naming it, never a 500, and stores nothing."""
+    web, key, client = seeded["web"], seeded["key"], seeded["client"]
+    api = httpx.Client(base_url=web, headers={"X-API-Key": key}, timeout=30)
+    two = copy.deepcopy(SEED_001_ONLY_TEMPLATE)
+    two["clients"].append({"accountID": "+34600000116", "params": ["Ana", "ORD-2"]})
+    two["SendAt"] = "2999-03-03T14:32:25+03:00"
+    before = svc.core.store.r.dbsize()
+    for bad in (5, True, ["x"], {"a": 1}):
+        res = api.post("/v2/campaign/create", json={**two, "message": bad})
+        assert (res.status_code, res.json()) == (400, {"error": "invalid request: message must be a string"})
+    for name in (None, "", "  "):
+        res = api.post("/v2/campaign/create", json={**two, "name": name})
+        assert (res.status_code, res.json()) == (400, {"error": "invalid request: name is required"})
+    res = client.post("/campaign", json={**SEED_003_MINIMAL, "contacts": [{"phone": "abc"}]})
+    assert res.status_code == 400 and "contacts.0.phone" in res.json()["error"]
+    assert svc.core.store.r.dbsize() == before
+    for path in ("/api/audio-campaign/" + "9" * 5000, "/api/v1/campaigns/" + "9" * 5000 + "/start"):
+        assert client.request("GET" if "audio" in path else "POST", path).status_code == 404
+    # seed 001 update: a scheduled campaign only (a draft is refused with the seed's message), text only
+    scheduled = api.post("/v2/campaign/create", json=two).json()["ID"]
+    for bad in (5, ["x"], {"a": 1}, True):
+        res = api.put("/v2/campaign/update", json={"id": scheduled, "name": bad})
+        assert res.status_code == 400 and "name" in res.json()["error"], res.text
+    draft = client.post(
+        "/campaigns", json={"contacts": [{"phone": "+34600000117"}], "say": "hi"}, params={"start": "false"}
+    ).json()["campaign_id"]
+    res = api.put("/v2/campaign/update", json={"id": draft, "name": "x", "SendAt": "2020-01-01T00:00:00Z"})
+    assert res.json() == {"error": "only scheduled campaigns can be updated (name and SendAt fields only)"}
+    assert client.get(f"/campaigns/{draft}").json()["name"] != "x"
+    # seed 002 update: the new talk is what will be spoken; what it dials is fixed at create
+    vb = httpx.Client(base_url=web, params={"token": key}, timeout=30)
+    cid = vb.post("/v1.0/campaigns", json=SEED_002_CREATE).json()["id"]
+    talk = [{"type": "talk", "option": {"text": "New text {{first_name|}}", "language": "es-ES"}}]
+    res = vb.put(f"/v1.0/campaigns/{cid}", json={"actions": talk})
+    assert res.status_code == 200 and res.json()["actions"] == talk
+    stored = svc.core.store.get_campaign(seeded["account"], cid)[0]
+    assert (stored.say, stored.language) == ("New text {{first_name|}}", "es-ES")
+    for body in (
+        {"name": 5},
+        {"actions": [{"type": "hangup"}]},
+        {"actions": [{"type": "talk", "option": {"text": 7}}]},
+        {"actions": [{"type": "talk", "option": {"text": "Hi {{first_name}}"}}]},  # a contact has no name
+        {"outdial_id": "another-group"},
+        {"end_handle": "continue"},
+    ):
+        res = vb.put(f"/v1.0/campaigns/{cid}", json=body)
+        assert res.status_code == 400, (body, res.text)
+    assert svc.core.store.get_campaign(seeded["account"], cid)[0].say == "New text {{first_name|}}"
+
+
+def test_a_native_campaign_names_a_template_by_the_seeds_names_too(seeded: dict[str, Any]) -> None:
+    client = seeded["client"]
+    body = {"TempMsgID": SEED_001_TEMPLATE, "contacts": [{"phone": "+34600000118", "params": ["A", "B"]}]}
+    cid = client.post("/campaigns", json=body, params={"start": "false"}).json()["campaign_id"]
+    assert client.get(f"/campaigns/{cid}").json()["template_id"] == SEED_001_TEMPLATE
+    assert svc.core.store.get_campaign(seeded["account"], cid)[0].say == "Hello {{1}}, order {{2}}."

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from dialer.clock import parse_instant, to_iso
 from dialer.errors import DialerError, Forbidden, InvalidRequest
+from dialer.lifecycle import ALL_PROCESSED, NOT_UPDATABLE
 from dialer.models import NO_PHONE, CampaignState
 from dialer.service import AccountService
 from dialer.states import CampaignStatus
@@ -39,7 +40,7 @@ def our_id(scope: AccountService, given: str | int) -> str:
     text = str(given).strip()
     if scope.owns_campaign(text):
         return text
-    if text.isdigit() and int(text) < 16**12:
+    if text.isascii() and text.isdigit() and len(text) <= 15 and int(text) < 16**12:
         return f"{int(text):012x}"
     return text
 
@@ -48,6 +49,15 @@ def _body(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise InvalidRequest("invalid request: the body must be a JSON object")
     return payload
+
+
+def _text(value: Any, field: str) -> str | None:
+    """A client's text field: a string (empty = not given), or refused naming the client's field."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"invalid request: {field} must be a string")
+    return value
 
 
 def _lower(payload: Any) -> dict[str, Any]:
@@ -127,7 +137,10 @@ def seed001_create(scope: Account, payload: Annotated[Any, Body()]) -> dict[str,
     raw_json = body.get("json") or ""
     if not raw_json and not template:
         raise InvalidRequest("invalid request: JSON or TempMsgID required")
-    message = body.get("message") or None
+    message = _text(body.get("message"), "message")
+    name = _text(body.get("name"), "name")
+    if not name or not name.strip():
+        raise InvalidRequest("invalid request: name is required")
     if not message and not (template and (template["say"] or template["audio"] or template["xml"])):
         raise InvalidRequest(
             "invalid request: a message or a TempMsgID with a message is required for a voice call"
@@ -144,7 +157,7 @@ def seed001_create(scope: Account, payload: Annotated[Any, Body()]) -> dict[str,
     spoken = message or (template or {}).get("say") or ""
     if any(len(c["params"]) < required_params(spoken) for c in contacts):
         raise InvalidRequest("invalid request: each client must have params for all template variables")
-    campaign: dict[str, Any] = {"name": body.get("name") or None, "contacts": contacts}
+    campaign: dict[str, Any] = {"name": name, "contacts": contacts}
     if message:
         campaign["say"] = message
     if template_id:
@@ -229,13 +242,15 @@ def seed001_update(scope: Account, payload: Annotated[Any, Body()]) -> dict[str,
     """Only a scheduled campaign's name and SendAt change (seed 001's message otherwise)."""
     body = _lower(payload)
     cid = our_id(scope, body.get("id", ""))
+    if scope.stored(cid)[1].current != C.SCHEDULED:  # the seed's rule: scheduled ones only (ours: drafts too)
+        raise InvalidRequest(NOT_UPDATABLE)
     when = None
     if body.get("sendat"):
         try:
             when = parse_instant(body["sendat"])
         except ValueError as exc:
             raise InvalidRequest(f"invalid request: SendAt: {exc}") from None
-    scope.update(cid, body.get("name") or None, when)
+    scope.update(cid, _text(body.get("name"), "name"), when)
     return _campaign_response(scope, cid)
 
 
@@ -297,7 +312,13 @@ def _talk(actions: Any) -> dict[str, Any]:
             and isinstance(action.get("option"), dict)
         ):
             option = action["option"]
-            return {"say": option.get("text") or None, "language": option.get("language") or None}
+            text = _text(option.get("text"), "actions.talk.option.text")
+            if text and text.strip():
+                return {
+                    "say": text,
+                    "language": _text(option.get("language"), "actions.talk.option.language"),
+                }
+            break
     raise InvalidRequest("actions: a talk action (option.text) is required for a voice campaign")
 
 
@@ -345,13 +366,23 @@ def voipbin_create(scope: Account, payload: Annotated[Any, Body()]) -> dict[str,
 
 @router.put("/v1.0/campaigns/{campaign_id}", tags=["seed 002"])
 def voipbin_update(scope: Account, campaign_id: str, payload: Annotated[Any, Body()]) -> dict[str, Any]:
-    """Name and the stored VoIPbin fields, while the campaign has not run (`stop` before its first run)."""
+    """Name, the message (`actions`' talk) and the stored VoIPbin fields, while the campaign has not run
+    (`stop` before its first run). What a campaign is dialled on (`outdial_id`, `end_handle`,
+    `next_campaign_id`) is fixed at create: a change of it is refused, never silently dropped."""
     scope.require(campaign=campaign_id)
     body = _body(payload)
-    meta = dict(scope.stored(campaign_id)[0].metadata or {}) | {
-        k: body[k] for k in VOIPBIN_FIELDS if k in body
+    campaign = scope.stored(campaign_id)[0]
+    fixed = {
+        "outdial_id": campaign.group_id or ZERO_UUID,
+        "end_handle": campaign.end_handle,
+        "next_campaign_id": campaign.next_campaign_id or ZERO_UUID,
     }
-    scope.update(campaign_id, body.get("name") or None, None, meta)
+    for field, current in fixed.items():
+        if field in body and body[field] not in (current, None, ""):
+            raise InvalidRequest(f"{field}: cannot be changed after create; create a new campaign")
+    meta = dict(campaign.metadata or {}) | {k: body[k] for k in VOIPBIN_FIELDS if k in body}
+    message = _talk(body["actions"]) if "actions" in body else None
+    scope.update(campaign_id, _text(body.get("name"), "name"), None, meta, message)
     return _voipbin(scope, campaign_id)
 
 
@@ -398,7 +429,7 @@ def seed003_create(scope: Account, payload: Annotated[Any, Body()]) -> Any:
     if not isinstance(body.get("contacts"), list) or not body["contacts"]:
         raise InvalidRequest("contacts must be a non-empty array")
     try:
-        return scope.submit({**body, "template_id": playbook}, start=True)
+        return scope.submit({**body, "template_id": playbook}, start=True, strict_numbers=True)
     except InvalidRequest as exc:
         if any(NO_PHONE in d.get("message", "") for d in exc.details) or exc.message.endswith(NO_PHONE):
             raise InvalidRequest(NO_PHONE) from None
@@ -416,6 +447,8 @@ def seed004_start(scope: Account, campaign_id: str) -> Any:
     except DialerError as exc:
         if exc.http_status == 404:
             raise
+        if scope.stored(cid)[1].current == C.COMPLETED:  # the seed's words for it: re-execute to call again
+            return JSONResponse({"error": ALL_PROCESSED}, status_code=400)
         return JSONResponse({exc.key: exc.message}, status_code=400)
     if campaign_id.isdigit() and cid != campaign_id:
         body["campaign_id"] = int(campaign_id)
