@@ -52,6 +52,10 @@ app.add_typer(group_app, name="group")
 app.add_typer(template_app, name="template")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+OwnerOpt = Annotated[
+    str | None,
+    typer.Option("--account", help="The account holding the id (needed when several accounts hold it)."),
+]
 out = Console()
 err = Console(stderr=True)
 
@@ -625,17 +629,23 @@ def group_create(
 def group_import(
     group_id: Annotated[str, typer.Argument(metavar="GROUP")],
     file: Annotated[Path, typer.Argument(metavar="FILE.csv|FILE.json")],
+    account_id: OwnerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add contacts from a CSV (header row: phone, first_name, ..., custom_fields.X) or JSON file.
     All or nothing: bad rows are reported by line and nothing is imported."""
-    emit(ctx.service.for_group(group_id).import_contacts(group_id, groups.parse_file(file)), as_json)
+    scope = ctx.service.for_group(group_id, account_id)
+    emit(scope.import_contacts(group_id, groups.parse_file(file)), as_json)
 
 
 @group_app.command("show")
-def group_show(group_id: Annotated[str, typer.Argument(metavar="GROUP")], as_json: JsonOpt = False) -> None:
+def group_show(
+    group_id: Annotated[str, typer.Argument(metavar="GROUP")],
+    account_id: OwnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """The group, its size, the campaigns fed by it and its contacts."""
-    view = ctx.service.for_group(group_id).group(group_id, with_contacts=True)
+    view = ctx.service.for_group(group_id, account_id).group(group_id, with_contacts=True)
     table = Table(title=f"group {view['id']} ({view['name']}): {view['size']} contacts")
     for col in ("phone", "first_name", "last_name", "timezone"):
         table.add_column(col)
@@ -694,17 +704,22 @@ def template_list(
 
 @template_app.command("show")
 def template_show(
-    template_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False
+    template_id: Annotated[str, typer.Argument(metavar="ID")],
+    account_id: OwnerOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    emit(ctx.service.for_template(template_id).template(template_id), as_json)
+    """The stored message: say, audio or xml, language, voice, provider."""
+    emit(ctx.service.for_template(template_id, account_id).template(template_id), as_json)
 
 
 @template_app.command("delete")
 def template_delete(
-    template_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonOpt = False
+    template_id: Annotated[str, typer.Argument(metavar="ID")],
+    account_id: OwnerOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Campaigns that used it keep their message."""
-    emit(ctx.service.for_template(template_id).delete_template(template_id), as_json)
+    emit(ctx.service.for_template(template_id, account_id).delete_template(template_id), as_json)
 
 
 # --- simulator -------------------------------------------------------------------------------------------------

@@ -55,11 +55,7 @@ def build_contacts(req: CampaignRequest, default_region: str | None) -> list[Con
 def group_contacts(core: Core, account_id: str, group_id: str) -> tuple[list[Contact], int]:
     """A campaign on a group dials the group's contacts as they are now (and, with `end_handle: continue`,
     the ones added later); also returns the group positions taken (the campaign's ``group_cursor``)."""
-    try:
-        owner = core.store.group_account(group_id)
-    except NotFound:
-        owner = None
-    if owner != account_id:
+    if not core.store.owns_group(account_id, group_id):
         raise InvalidRequest(f"group_id: group not found: {group_id}")
     entries = core.store.group_contacts(account_id, group_id)
     members = [c for c in entries if c.intake == "ok"]
@@ -118,8 +114,7 @@ def apply_template(core: Core, account_id: str, req: CampaignRequest) -> Campaig
     name, field = (req.template_id, "template_id") if req.template_id else (req.playbook_id, "playbook_id")
     if not name:
         return req
-    owner = core.store.template_account(name)
-    if owner != account_id:
+    if not core.store.owns_template(account_id, name):
         if field == "playbook_id" and (req.say or req.audio or req.xml):
             return req  # a playbook id that is no template of ours: stored and reported only
         raise InvalidRequest(f"{field}: template not found: {name}")

@@ -168,6 +168,7 @@ def sim_number_calls(number: str) -> str:
 CAMPAIGNS_BY_CREATION = f"{P}:campaigns:created"  # zset campaign id -> created_at_ms (all accounts)
 GROUP_INDEX = f"{P}:groups"  # hash group id -> account id
 TEMPLATE_INDEX = f"{P}:templates"  # hash template id -> account id
+SHARED = "*"  # in GROUP_INDEX / TEMPLATE_INDEX: an id that several accounts hold (each its own)
 
 
 def campaign_phones(account_id: str, campaign_id: str) -> str:

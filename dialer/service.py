@@ -101,14 +101,17 @@ class Service:
         """The account that owns a campaign (the CLI names campaigns, not accounts)."""
         return AccountService(self, self.core.store.campaign_account(campaign_id))
 
-    def for_group(self, group_id: str) -> AccountService:
+    def for_group(self, group_id: str, account_id: str | None = None) -> AccountService:
+        """The account of a group named by id (groups and templates are ids of an account: when several
+        accounts hold the id, ``account_id`` says whose)."""
+        if account_id:
+            return self.for_account(account_id)
         return AccountService(self, self.core.store.group_account(group_id))
 
-    def for_template(self, template_id: str) -> AccountService:
-        account_id = self.core.store.template_account(template_id)
-        if account_id is None:
-            raise NotFound(f"template not found: {template_id}")
-        return AccountService(self, account_id)
+    def for_template(self, template_id: str, account_id: str | None = None) -> AccountService:
+        if account_id:
+            return self.for_account(account_id)
+        return AccountService(self, self.core.store.template_account(template_id))
 
     def for_attempt(self, key: str) -> AccountService:
         campaign_id, _ = lifecycle.attempt_campaign(key)
@@ -208,11 +211,7 @@ class AccountService:
         return campaign_id
 
     def _group(self, group_id: str) -> str:
-        try:
-            owner = self.core.store.group_account(group_id)
-        except NotFound:
-            owner = None
-        if owner != self.account_id:
+        if not self.core.store.owns_group(self.account_id, group_id):
             raise NotFound(f"group not found: {group_id}")
         return group_id
 
@@ -393,7 +392,7 @@ class AccountService:
         return self.template(tid)
 
     def _template(self, template_id: str) -> str:
-        if self.core.store.template_account(template_id) != self.account_id:
+        if not self.core.store.owns_template(self.account_id, template_id):
             raise NotFound(f"template not found: {template_id}")
         return template_id
 

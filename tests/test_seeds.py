@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from conftest import http_account, session_service, wait_for
-from test_http import free_seed_ids
 
 from dialer import keys
 from dialer.pace import hour_start
@@ -99,7 +98,6 @@ SEED_003_SCHEDULED = {
 @pytest.fixture(scope="module")
 def seeded(web: str) -> dict[str, Any]:
     """One account holding the seeds' fixed ids: their templates (playbook, TempMsgID) and VoIPbin outdial."""
-    free_seed_ids()
     account, client = http_account(web)
     client.post(
         "/templates",

@@ -12,7 +12,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -21,8 +21,8 @@ import redis
 from redis.commands.core import Script
 
 from dialer import keys
-from dialer.errors import Conflict, NotFound
-from dialer.keys import Scope
+from dialer.errors import Conflict, InvalidRequest, NotFound
+from dialer.keys import SHARED, Scope
 from dialer.models import (
     COUNTERS,
     Account,
@@ -902,29 +902,57 @@ class Store:
         return int(self.r.hincrby(keys.attempt(account_id, key), "failures", 1))
 
     # --- groups ---------------------------------------------------------------------------------------------
+    def _create_named(
+        self, members: str, index: str, item_id: str, account_id: str, what: str, write: Callable[[Any], None]
+    ) -> None:
+        """A group's or template's id is the account's own: another account may hold the same id (a create
+        never tells one account what ids another has). ``index`` maps an id to its account for the commands
+        that name only the id — or to ``SHARED`` once several accounts hold it. One transaction: the
+        id, the record and the index, or nothing."""
+
+        def txn(pipe: Any) -> None:
+            if pipe.sismember(members, item_id):
+                raise Conflict(f"{what} {item_id} already exists")
+            owner = pipe.hget(index, item_id)
+            pipe.multi()
+            write(pipe)
+            pipe.sadd(members, item_id)
+            pipe.hset(index, item_id, account_id if owner in (None, account_id) else SHARED)
+
+        self.r.transaction(txn, members, index)
+
+    def _owner(self, index: str, item_id: str, what: str) -> str:
+        owner = self.r.hget(index, item_id)
+        if owner is None:
+            raise NotFound(f"{what} not found: {item_id}")
+        if owner == SHARED:
+            raise InvalidRequest(f"{what} {item_id} exists in several accounts: name the account (--account)")
+        return str(owner)
+
     def create_group(self, account_id: str, group_id: str, name: str, now_ms: int) -> None:
         self.require_account(account_id)
-        if not self.r.hsetnx(keys.GROUP_INDEX, group_id, account_id):
-            raise Conflict(f"group {group_id} already exists")
-        with self.r.pipeline() as pipe:
-            pipe.hset(
-                keys.group(account_id, group_id),
-                mapping={
-                    "id": group_id,
-                    "account_id": account_id,
-                    "name": name,
-                    "created_at": now_ms,
-                    "contacts_n": 0,
-                },
-            )
-            pipe.sadd(keys.account_groups(account_id), group_id)
-            pipe.execute()
+        record = {
+            "id": group_id,
+            "account_id": account_id,
+            "name": name,
+            "created_at": now_ms,
+            "contacts_n": 0,
+        }
+        self._create_named(
+            keys.account_groups(account_id),
+            keys.GROUP_INDEX,
+            group_id,
+            account_id,
+            "group",
+            lambda pipe: pipe.hset(keys.group(account_id, group_id), mapping=record),
+        )
 
     def group_account(self, group_id: str) -> str:
-        account_id = self.r.hget(keys.GROUP_INDEX, group_id)
-        if account_id is None:
-            raise NotFound(f"group not found: {group_id}")
-        return str(account_id)
+        """The account of a group named by id alone (the CLI); ambiguous ids need the account."""
+        return self._owner(keys.GROUP_INDEX, group_id, "group")
+
+    def owns_group(self, account_id: str, group_id: str) -> bool:
+        return bool(self.r.sismember(keys.account_groups(account_id), group_id))
 
     def group_ids(self, account_id: str) -> list[str]:
         return sorted(self.r.smembers(keys.account_groups(account_id)))
@@ -1044,16 +1072,21 @@ class Store:
     # --- templates ------------------------------------------------------------------------------------------
     def create_template(self, tpl: Template) -> None:
         self.require_account(tpl.account_id)
-        if not self.r.hsetnx(keys.TEMPLATE_INDEX, tpl.id, tpl.account_id):
-            raise Conflict(f"template {tpl.id} already exists")
-        with self.r.pipeline() as pipe:
-            pipe.set(keys.template(tpl.account_id, tpl.id), tpl.model_dump_json())
-            pipe.sadd(keys.account_templates(tpl.account_id), tpl.id)
-            pipe.execute()
+        self._create_named(
+            keys.account_templates(tpl.account_id),
+            keys.TEMPLATE_INDEX,
+            tpl.id,
+            tpl.account_id,
+            "template",
+            lambda pipe: pipe.set(keys.template(tpl.account_id, tpl.id), tpl.model_dump_json()),
+        )
 
-    def template_account(self, template_id: str) -> str | None:
-        found = self.r.hget(keys.TEMPLATE_INDEX, template_id)
-        return str(found) if found else None
+    def template_account(self, template_id: str) -> str:
+        """The account of a template named by id alone (the CLI); ambiguous ids need the account."""
+        return self._owner(keys.TEMPLATE_INDEX, template_id, "template")
+
+    def owns_template(self, account_id: str, template_id: str) -> bool:
+        return bool(self.r.sismember(keys.account_templates(account_id), template_id))
 
     def get_template(self, account_id: str, template_id: str) -> Template:
         doc = self.r.get(keys.template(account_id, template_id))
@@ -1065,11 +1098,18 @@ class Store:
         return sorted(self.r.smembers(keys.account_templates(account_id)))
 
     def delete_template(self, account_id: str, template_id: str) -> None:
-        with self.r.pipeline() as pipe:
+        """The index entry goes with the last holder of the id (a shared id stays shared: the CLI then
+        names the account)."""
+
+        def txn(pipe: Any) -> None:
+            owner = pipe.hget(keys.TEMPLATE_INDEX, template_id)
+            pipe.multi()
             pipe.delete(keys.template(account_id, template_id))
             pipe.srem(keys.account_templates(account_id), template_id)
-            pipe.hdel(keys.TEMPLATE_INDEX, template_id)
-            pipe.execute()
+            if owner == account_id:
+                pipe.hdel(keys.TEMPLATE_INDEX, template_id)
+
+        self.r.transaction(txn, keys.TEMPLATE_INDEX)
 
     # --- do-not-call --------------------------------------------------------------------------------------
     def is_dnc(self, account_id: str, phone: str) -> bool:
