@@ -24,6 +24,7 @@ from dialer.devstack import DevStack, live_url_file
 from dialer.errors import DialerError, InvalidRequest, NotFound, RedisUnavailable
 from dialer.providers import ProviderSpec, parse_spec
 from dialer.service import Service
+from dialer.validation import parse_json
 from dialer.watch import summary_table, watch
 
 app = typer.Typer(
@@ -366,12 +367,7 @@ def campaign_submit(
 ) -> None:
     """Store a campaign (draft); with --start, start it. Prints {"campaign_id", ...}."""
     text = sys.stdin.read() if str(file) == "-" else _read(file)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"{file}: not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidRequest(f"{file}: not valid JSON: nested too deeply") from None
+    data = parse_json(text, str(file))
     res = ctx.service.for_account(account).submit(data, start=start)
     emit(res, as_json, None if as_json else _summary_line(res))
 

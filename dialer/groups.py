@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from dialer.lifecycle import schedule_expansion
 from dialer.models import Campaign, Contact, ContactIn, check_id
 from dialer.phones import InvalidNumber, normalize
 from dialer.states import FEEDABLE, CampaignStatus
-from dialer.validation import describe
+from dialer.validation import describe, parse_json
 
 CONTACT_FIELDS = set(ContactIn.model_fields)
 MAX_REPORTED = 50
@@ -74,12 +73,7 @@ def _read_csv(reader: csv.DictReader[str]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def json_rows(text: str | list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
-    try:
-        data = json.loads(text) if isinstance(text, str) else text
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidRequest("not valid JSON: nested too deeply") from None
+    data = parse_json(text) if isinstance(text, str) else text
     if isinstance(data, dict) and "contacts" in data:
         data = data["contacts"]
     if not isinstance(data, list):

@@ -23,6 +23,7 @@ from dialer.telephony.twilio import TwilioProvider
 from dialer.validation import describe
 
 MAX_CPS = 1000.0
+MIN_CPS = 0.001  # one call per ~17 minutes: slower still is the hourly quota's job (1/cps is the stagger)
 MAX_CONCURRENT = 100_000
 MAX_CALL_SECONDS = 4 * 3600  # Twilio's longest time_limit
 MAX_HOURLY_QUOTA = 10_000_000
@@ -37,7 +38,7 @@ class ProviderSpec(BaseModel):
     kind: str | None = None
     from_numbers: list[str] | None = Field(default=None, alias="from")
     hourly_quota: int | None = Field(default=None, ge=0, le=MAX_HOURLY_QUOTA)
-    cps: float | None = Field(default=None, gt=0, le=MAX_CPS)
+    cps: float | None = Field(default=None, ge=MIN_CPS, le=MAX_CPS)
     max_concurrent: int | None = Field(default=None, ge=1, le=MAX_CONCURRENT)
     price_per_minute: str | None = None
     max_call_seconds: int | None = Field(default=None, ge=1, le=MAX_CALL_SECONDS)

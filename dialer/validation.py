@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -48,3 +49,15 @@ def validate(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(describe(exc), problems(exc)) from None
+
+
+def parse_json(text: str, where: str = "") -> Any:
+    """JSON a user handed in (a campaign file, a contacts file), or a refusal naming it: not JSON, nested
+    too deeply, or an integer longer than Python converts (4300 digits)."""
+    prefix = f"{where}: " if where else ""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidRequest(f"{prefix}not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+        raise InvalidRequest(f"{prefix}not valid JSON: {exc}") from None

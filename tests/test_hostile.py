@@ -105,7 +105,9 @@ def test_a_price_that_breaks_the_ledger_is_refused(acc: str, price: str) -> None
 @HYP
 @given(
     option=st.sampled_from(["--cps", "--hourly-quota", "--max-concurrent", "--max-call-seconds"]),
-    value=st.sampled_from(["inf", "-inf", "nan", "-1", "0", "1e12", "-0.001", "100000000000"]),
+    value=st.sampled_from(
+        ["inf", "-inf", "nan", "-1", "0", "1e12", "-0.001", "100000000000", "5e-324", "1e-12", "0.0009"]
+    ),
 )
 def test_limits_outside_their_range_are_refused(acc: str, option: str, value: str) -> None:
     if option == "--hourly-quota" and value == "0":
@@ -264,6 +266,24 @@ def test_a_campaign_file_that_is_not_utf8_is_refused(acc: str, raw: bytes, tmp_p
     f = tmp_path / "c.json"
     f.write_bytes(raw)
     refused("campaign", "submit", str(f), "--account", acc, field="not UTF-8")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"contacts": [{"phone": "+34600000001"}], "say": "hi", "stagger_seconds": ' + "9" * 5000 + "}",
+        '{"contacts": [{"phone": "+34600000001", "custom_fields": {"n": -' + "1" * 4400 + '}}], "say": "hi"}',
+        "[" * 100_000,
+    ],
+)
+def test_json_python_cannot_read_is_refused_not_a_traceback(acc: str, text: str, tmp_path: Path) -> None:
+    """Numbers longer than Python converts (4300 digits) and nesting deeper than it recurses, in a campaign
+    file and in a contacts file."""
+    f = tmp_path / "c.json"
+    f.write_text(text)
+    refused("campaign", "submit", str(f), "--account", acc, field="not valid JSON")
+    gid = run("group", "create", acc, "g")[1]["id"]
+    refused("group", "import", gid, str(f), field="not valid JSON")
 
 
 @pytest.mark.parametrize("url", ["localhost:6379", "http://localhost:6379", "redis//x", "://"])
