@@ -16,6 +16,7 @@ import httpx
 
 from dialer.clock import Clock
 from dialer.errors import (
+    ERROR_HEADER,
     Conflict,
     ConnectionFailed,
     DialerError,
@@ -25,11 +26,14 @@ from dialer.errors import (
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
+    ServiceUnavailable,
     Unauthorized,
+    error_classes,
 )
 from dialer.service import Service
 
-# the seed messages that come back as 401 (seed 000) and are refusals of a rule, not of the key
+_BY_NAME = error_classes()
+# answers without the header (seed 000's 401s, a proxy's page): by message, then by status
 _BY_MESSAGE: dict[str, Callable[[], DialerError]] = {
     cls().message: cls for cls in (InsufficientBalance, NoGroupOrProvider, ConnectionFailed)
 }
@@ -41,17 +45,28 @@ _BY_STATUS: dict[int, type[DialerError]] = {
 }
 
 
-def error_from(status: int, body: Any) -> DialerError:
-    """The DialerError an HTTP answer stands for (the same class the service raised)."""
+def error_from(status: int, body: Any, name: str | None = None) -> Exception:
+    """The error an HTTP answer stands for: the class the service raised (named by the web app), else one
+    read from the answer; an unavailable server is ``ServiceUnavailable`` (a ``RedisUnavailable``)."""
+    if status == 503 or (status >= 500 and not isinstance(body, dict)):
+        detail = body.get("error") if isinstance(body, dict) else None
+        return ServiceUnavailable(
+            f"the dialer is unavailable (HTTP {status}){f': {detail}' if detail else ''}"
+        )
     if not isinstance(body, dict):
         return DialerError(f"HTTP {status}")
     if "warning" in body:
         return QuotaExceeded(str(body["warning"]))
     message = str(body.get("error") or f"HTTP {status}")
+    if status >= 500:
+        return DialerError(f"{message} (error_id {body.get('error_id')})")
+    cls = _BY_NAME.get(name or "")
+    if cls is InvalidRequest or (cls is None and status == 400 and message not in _BY_MESSAGE):
+        return InvalidRequest(message, body.get("detail"))
+    if cls is not None:
+        return cls(message)
     if message in _BY_MESSAGE:
         return _BY_MESSAGE[message]()
-    if status == 400:
-        return InvalidRequest(message, body.get("detail"))
     return _BY_STATUS.get(status, DialerError)(message)
 
 
@@ -80,10 +95,18 @@ class Dialer:
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         assert self.http is not None
-        res = self.http.request(method, path, **kw)
-        body = res.json() if res.content else None
+        try:
+            res = self.http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable(f"the dialer at {self.http.base_url} cannot be reached: {exc}") from None
+        try:
+            body = res.json() if res.content else None
+        except ValueError:  # not JSON: a proxy's error page
+            body = None
         if res.status_code >= 400:
-            raise error_from(res.status_code, body)
+            raise error_from(res.status_code, body, res.headers.get(ERROR_HEADER))
+        if body is None and res.content:
+            raise ServiceUnavailable(f"the dialer at {self.http.base_url} answered something else than JSON")
         return body
 
     def submit_campaign(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: the HTTP header in which the web app names the class of a refusal (the client's HTTP mode raises it)
+ERROR_HEADER = "X-Dialer-Error"
+
 
 class DialerError(Exception):
     """A refusal by a rule: exit 1 on the CLI, 4xx on HTTP."""
@@ -83,3 +86,20 @@ class InvalidState(DialerError):
 
 class RedisUnavailable(Exception):
     """Redis cannot be reached (exit 3 with a hint)."""
+
+
+class ServiceUnavailable(RedisUnavailable):
+    """The client's HTTP mode: the web process cannot be reached or its store is down (503); caught by
+    ``except RedisUnavailable`` like the Redis mode's outage."""
+
+
+def error_classes() -> dict[str, type[DialerError]]:
+    """Every refusal class by name (the web answers name theirs in ``X-Dialer-Error``, so the client's
+    HTTP mode raises the class the service raised)."""
+    found: dict[str, type[DialerError]] = {}
+    todo: list[type[DialerError]] = [DialerError]
+    while todo:
+        cls = todo.pop()
+        found[cls.__name__] = cls
+        todo += cls.__subclasses__()
+    return found

@@ -412,10 +412,12 @@ def test_one_campaign_through_every_door_is_stored_the_same(web: str, stack: Any
 
 def test_the_client_raises_the_same_errors_in_both_modes(web: str) -> None:
     from dialer.client import Dialer
-    from dialer.errors import InsufficientBalance, InvalidRequest, NotFound
+    from dialer.errors import InsufficientBalance, InvalidRequest, InvalidState, NotFound, RedisUnavailable
 
     account, client = http_account(web, balance="0.01")
     key = client.headers["Authorization"].split()[1]
+    draft = client.post("/campaigns", json=BODY, params={"start": "false"}).json()["campaign_id"]
+    assert client.delete(f"/campaigns/{draft}").status_code == 200
     for dialer_ in (Dialer(svc.redis_url), Dialer(base_url=web, api_key=key)):
         with pytest.raises(InvalidRequest, match=r"contacts\.0\.phone"):
             dialer_.submit_campaign(account, {"contacts": [{}], "say": "hi"})
@@ -423,6 +425,11 @@ def test_the_client_raises_the_same_errors_in_both_modes(web: str) -> None:
             dialer_.submit_campaign(account, BODY)
         with pytest.raises(NotFound):
             dialer_.campaign("nope")
+        with pytest.raises(InvalidState, match="current state: deleted"):
+            dialer_.start_campaign(draft)
+    # nothing answering is an outage in both modes (Redis mode: RedisUnavailable)
+    with pytest.raises(RedisUnavailable, match="cannot be reached"):
+        Dialer(base_url="http://127.0.0.1:9", api_key=key, timeout_s=5).campaign(draft)
 
 
 def run_document(name: str, web: str, tmp_path: Any) -> str:

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config import Settings, get_settings
 from config.logging import configure_logging
 from dialer import __version__, ops
-from dialer.errors import DialerError
+from dialer.errors import ERROR_HEADER, DialerError
 from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
 from dialer.validation import MAX_PROBLEMS
@@ -165,7 +165,9 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DialerError)
     async def _refused(request: Request, exc: DialerError) -> JSONResponse:
-        return JSONResponse(error_body(exc), status_code=exc.http_status)
+        # the class, for the client's HTTP mode (the body keeps the seeds' exact shape)
+        headers = {ERROR_HEADER: type(exc).__name__}
+        return JSONResponse(error_body(exc), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
