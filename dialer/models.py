@@ -7,7 +7,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from dialer.clock import parse_instant
@@ -109,7 +118,18 @@ class CampaignSettings(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     provider: str | None = Field(default=None, max_length=64)
     group_id: str | None = Field(default=None, max_length=64)
-    recall: list[float] = Field(default_factory=list)
+    recall: Annotated[
+        list[float],
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "array", "items": {"type": "number"}},
+                    {"type": "string", "description": 'the same array as JSON text, e.g. "[30,120]"'},
+                ],
+                "description": "minutes after the first call to call again a contact not reached",
+            }
+        ),
+    ] = Field(default_factory=list)
     say: str | None = Field(default=None, max_length=10_000)
     audio: str | None = Field(default=None, max_length=2_000)
     xml: str | None = Field(default=None, max_length=100_000)
@@ -196,7 +216,15 @@ class CampaignRequest(CampaignSettings, Strict):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     contacts: list[ContactIn] | None = None
-    launch_at: int | None = None  # ms: given as an ISO-8601 string (UTC when it has no offset)
+    launch_at: Annotated[  # ms; given as an ISO-8601 string (UTC when it has no offset)
+        int | None,
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}],
+                "description": "ISO-8601 time (UTC when it has no offset), e.g. 2027-03-01T10:00:00Z",
+            }
+        ),
+    ] = None
 
     @field_validator("launch_at", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -117,6 +118,54 @@ def test_malformed_json_and_wrong_types_are_400_not_422(web: str) -> None:
     assert res.status_code == 400 and "JSON" in res.json()["error"]
     res = client.get("/campaigns", params={"limit": "many"})
     assert res.status_code == 400 and "limit" in res.json()["error"]
+
+
+def test_who_is_asking_is_answered_before_what_is_wrong_with_the_body(web: str) -> None:
+    raw = httpx.Client(base_url=web)
+    for path in ("/campaigns", "/admin/accounts", "/providers"):
+        res = raw.post(path, content=b"{bad", headers={"Content-Type": "application/json"})
+        assert res.status_code == 401 and set(res.json()) == {"error"}, (path, res.text)
+    _, client = http_account(web, provider=False)
+    res = client.post("/campaigns", content=b'{"say": x}', headers={"Content-Type": "application/json"})
+    assert res.status_code == 400 and res.json()["detail"] == [
+        {"field": "", "message": "the request body is not valid JSON (at character 8)"}
+    ]
+    res = client.post("/campaigns")
+    assert (res.status_code, res.json()["error"]) == (400, "a JSON body is required")
+
+
+def test_the_openapi_document_describes_what_the_routes_really_do(web: str, web_app: Any) -> None:
+    """Every reference resolves, refusals are the 400 error shape (never FastAPI's 422), the key's four styles
+    are security schemes, and the campaign body's schema takes what the route takes (its own example)."""
+    doc = httpx.get(f"{web}/openapi.json").json()
+
+    def refs(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from [v] if k == "$ref" else refs(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from refs(v)
+
+    for ref in refs(doc):
+        target: Any = doc
+        for part in ref.removeprefix("#/").split("/"):
+            assert part in target, f"dangling {ref}"
+            target = target[part]
+    assert set(doc["components"]["securitySchemes"]) == {"bearer", "apiKey", "userToken", "token"}
+    for path, methods in doc["paths"].items():
+        for op in methods.values():
+            assert "422" not in op["responses"], path
+            assert op["responses"]["400"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
+    body = doc["paths"]["/campaigns"]["post"]["requestBody"]["content"]["application/json"]
+    props = body["schema"]["properties"]
+    assert {"type": "string", "format": "date-time"} in props["launch_at"]["anyOf"]
+    assert "string" in [t.get("type") for t in props["recall"]["anyOf"]]
+    _, client = http_account(web)
+    example = {**body["example"], "launch_at": "2999-03-01T10:00:00"}
+    assert client.post("/campaigns", json=example, params={"start": "false"}).status_code == 202
 
 
 def test_start_refusals_keep_the_seed_statuses_and_messages(web: str) -> None:

@@ -32,9 +32,17 @@ router = APIRouter()
 admin_router = APIRouter(prefix="/admin", tags=["admin"])
 
 
+#: the models the request bodies name, for the OpenAPI document's components (dialer.web.app)
+SCHEMAS: dict[str, Any] = {}
+REF = "#/components/schemas/{model}"
+
+
 def _schema(model: type[BaseModel], example: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A request body documented by the pydantic model the service validates it with."""
-    content: dict[str, Any] = {"schema": model.model_json_schema()}
+    """A request body documented by the pydantic model the service validates it with (its nested models
+    go to the document's components, where its references point)."""
+    schema = model.model_json_schema(ref_template=REF)
+    SCHEMAS.update(schema.pop("$defs", {}))
+    content: dict[str, Any] = {"schema": schema}
     if example is not None:
         content["example"] = example
     return {"requestBody": {"required": True, "content": {"application/json": content}}}

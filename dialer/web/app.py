@@ -19,7 +19,9 @@ import redis
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,7 +32,7 @@ from dialer.errors import ERROR_HEADER, DialerError
 from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
 from dialer.validation import MAX_PROBLEMS
-from dialer.web import compat, dashboard, metrics, twilio
+from dialer.web import api, auth, compat, dashboard, metrics, twilio
 from dialer.web.api import admin_router, router
 
 log = structlog.get_logger("dialer.web")
@@ -156,10 +158,90 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
             return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _install_access_log(app)  # outermost: a request refused by the body limit is logged too
     return app
+
+
+def _unauthenticated(request: Request) -> DialerError | None:
+    """The refusal of the route's own key check (an account's key, the admin token), if it fails."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    checks = {d.call for d in dependant.dependencies} & {auth.account, auth.admin} if dependant else set()
+    for check in checks:
+        try:
+            check(request)
+        except DialerError as exc:
+            return exc
+        except Exception:  # the store down: the body's own error stands (the next request meets the outage)
+            return None
+    return None
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "what is wrong, naming the field"},
+        "detail": {
+            "type": "array",
+            "description": "validation: one entry a problem",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "error_id": {"type": "string", "description": "500 only: the id of the log line"},
+    },
+}
+ERRORS = {
+    "400": "invalid input (the field is named) or refused by a rule",
+    "401": "missing or wrong API key",
+    "404": "no such thing in this account",
+    "413": "body over DIALER_MAX_BODY_BYTES or more than DIALER_MAX_CONTACTS contacts",
+}
+SECURITY = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer API_KEY"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+    "userToken": {"type": "apiKey", "in": "query", "name": "user_token"},
+    "token": {"type": "apiKey", "in": "query", "name": "token"},
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, told the truth: refusals are 400 ``{"error", "detail"}`` (never its 422), the
+    request models' parts sit in the components their references name, and the API key's four styles are
+    security schemes (so /docs can send one)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.update(api.SCHEMAS)
+    schemas["Error"] = ERROR_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    components["securitySchemes"] = SECURITY
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path, methods in doc["paths"].items():
+        for op in methods.values():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, what in ERRORS.items():
+                responses.setdefault(status, {"description": what, **ref})
+            if path.startswith("/admin"):
+                op["security"] = [{"bearer": []}]
+            elif path not in ("/healthz", "/metrics", "/twilio/status"):
+                op["security"] = [{name: []} for name in SECURITY]
+    app.openapi_schema = doc
+    return doc
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -171,13 +253,21 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI reads the body before the key is checked: who is asking is answered first all the same
+        refusal = await run_in_threadpool(_unauthenticated, request)
+        if refusal is not None:
+            return await _refused(request, refusal)
         details = []
         errors = exc.errors()
         for err in errors[:MAX_PROBLEMS]:
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+            where = err.get("loc", ())
+            loc = [str(p) for p in where if p not in ("body", "query", "path", "header")]
             msg = str(err.get("msg", "invalid"))
-            if err.get("type") == "json_invalid":
-                msg = "the request body is not valid JSON"
+            if err.get("type") == "json_invalid":  # its loc is a character position, not a field
+                at = where[1] if len(where) > 1 else None
+                loc, msg = [], "the request body is not valid JSON" + (f" (at character {at})" if at else "")
+            elif err.get("type") == "missing" and tuple(where) == ("body",):
+                msg = "a JSON body is required"
             details.append({"field": ".".join(loc), "message": msg})
         if len(errors) > MAX_PROBLEMS:
             details.append({"field": "", "message": f"and {len(errors) - MAX_PROBLEMS} more problems"})
