@@ -22,7 +22,7 @@ import structlog
 
 from dialer import keys
 from dialer.context import Core
-from dialer.errors import Forbidden, InvalidRequest
+from dialer.errors import CredentialsUnreadable, Forbidden, InvalidRequest
 from dialer.faults import crash_point
 from dialer.groups import feed_campaign
 from dialer.hours import NeverOpens, next_opening, zone_chain
@@ -53,6 +53,7 @@ OVERDUE_RECHECK_MS = 10_000  # a call still live past its deadline: hung up, che
 FAILURE_BACKOFF_MS = 2_000
 RATE_LIMIT_SLOWDOWN_MS = 60_000  # after a 429 the provider dials at half pace (or slower) for this long
 INTERNAL_ERROR = "internal_error"
+CREDENTIALS_UNREADABLE = "provider_credentials_unreadable"
 
 
 def first_check_ms(now_ms: int, hint_ms: int | None, pushes_outcomes: bool, deadline_ms: int) -> int:
@@ -94,6 +95,22 @@ class Engine:
 
     def _provider_client(self, cfg: ProviderConfig) -> Provider:
         return self.core.providers.get(cfg)
+
+    def _client_or_pause(self, cfg: ProviderConfig, campaign: Campaign) -> Provider | None:
+        """The provider's client; None when its credentials cannot be opened with this process's
+        DIALER_SECRET_KEY — the campaign then pauses with that reason (nothing dialled, nothing lost)
+        until the key is right or the credentials are given again and it is resumed."""
+        try:
+            return self._provider_client(cfg)
+        except CredentialsUnreadable as exc:
+            log.error(
+                "provider_credentials_unreadable",
+                campaign_id=campaign.id,
+                provider=cfg.name,
+                error=exc.message,
+            )
+            self._pause_campaign(campaign, CREDENTIALS_UNREADABLE)
+            return None
 
     # --- launch ------------------------------------------------------------------------------------------
     def launch(self, account_id: str, campaign_id: str) -> str:
@@ -219,7 +236,7 @@ class Engine:
                 store.defer(att, provider.name, opening, "calling_hours", now, hours_zone)
                 bound.info("attempt_deferred", reason="calling_hours", due_at=opening, zone=hours_zone)
                 return "defer"
-        client = self._provider_client(provider)  # before admission: a broken provider admits nothing
+        client = self._client_or_pause(provider, campaign)  # before admission: a broken one admits nothing
         token = uuid.uuid4().hex
         caller = from_number(provider.from_numbers, att.phone)
         admission = self._admit(att, campaign, provider, token, caller, hours_zone)
@@ -234,6 +251,9 @@ class Engine:
         if decision != "admit":
             bound.info("attempt_" + decision, reason=reason, due_at=slot or None)
             return decision
+        if client is None:  # admitted before the pause landed (a resume raced it): give the slot back
+            store.undo_admit(att, provider.name, token, now, CREDENTIALS_UNREADABLE, now)
+            return "paused"
         crash_point("after_admit")  # marked dialing, nothing sent
         att = att.model_copy(
             update={
@@ -590,7 +610,10 @@ class Engine:
             store.ack_check(ref)
             return "gone"
         att, campaign, provider = view.attempt, view.campaign, view.provider
-        client = self._provider_client(provider) if provider else None
+        client = self._client_or_pause(provider, campaign) if provider else None
+        if provider is not None and client is None:  # cannot ask: ask again later, never call it lost
+            store.recheck(att, self._now() + POLL_MAX_MS, att.sid or "", "")
+            return "unreadable"
         status = None
         if client is not None and provider is not None:
             status = client.fetch(att.sid) if att.sid else self._lookup(att, provider)
@@ -631,7 +654,7 @@ class Engine:
         att = store.get_attempt(account_id, key) if account_id and key else None
         campaign = store.get_campaign(account_id, att.campaign_id)[0] if att else None
         cfg = store.find_provider(account_id, campaign.provider) if campaign else None
-        client = self._provider_client(cfg) if cfg else None
+        client = self._client_or_pause(cfg, campaign) if cfg and campaign else None
         if client is None or not client.verify_callback(url, params, signature):
             log.warning("callback_refused", attempt=key or None)
             raise Forbidden("the callback's signature does not match")

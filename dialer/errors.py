@@ -80,6 +80,12 @@ class ConnectionFailed(DialerError):
         super().__init__(message)
 
 
+class CredentialsUnreadable(InvalidRequest):
+    """A provider's stored credentials cannot be opened with this process's DIALER_SECRET_KEY (unset, or
+    another key): its campaigns pause with ``provider_credentials_unreadable`` until the key is right or
+    the credentials are given again."""
+
+
 class InvalidState(DialerError):
     """A command not allowed in the campaign's current state."""
 

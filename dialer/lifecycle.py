@@ -104,7 +104,10 @@ def test_connection(core: Core, provider: ProviderConfig) -> None:
         core.providers.get(provider).test_connection()
     except ConnectionFailed:
         raise
-    except Exception:
+    except Exception as exc:  # the seed's one answer; why, for the operator, in the log
+        log.warning(
+            "connection_test_failed", provider=provider.name, error=getattr(exc, "message", repr(exc))
+        )
         raise ConnectionFailed() from None
 
 

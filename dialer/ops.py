@@ -362,8 +362,4 @@ def _config(r: Any, names: tuple[str, ...]) -> dict[str, str] | None:
 
 def _all_providers(core: Core) -> list[ProviderConfig]:
     store = core.store
-    return [
-        store.get_provider(a, name, unseal=False)
-        for a in store.account_ids()
-        for name in store.provider_names(a)
-    ]
+    return [store.get_provider(a, name) for a in store.account_ids() for name in store.provider_names(a)]

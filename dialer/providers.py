@@ -17,6 +17,7 @@ from dialer.errors import InvalidRequest
 from dialer.models import ProviderConfig
 from dialer.money import MAX_PRICE, parse_money
 from dialer.phones import InvalidNumber, normalize
+from dialer.secrets import SecretBox
 from dialer.telephony.base import Provider
 from dialer.telephony.simulator import SimulatorProvider, parse_sim_options
 from dialer.telephony.twilio import TwilioProvider
@@ -127,6 +128,7 @@ class ProviderFactory:
         self.client = client
         self.clock = clock
         self.settings = settings or Settings()
+        self.secrets = SecretBox(self.settings.secret_key)  # opens a token only to build its client
         self._cache: dict[tuple[str, str], tuple[str, Provider]] = {}
         self._lock = threading.Lock()
 
@@ -146,7 +148,7 @@ class ProviderFactory:
             return SimulatorProvider(self.client, self.clock, cfg.sim)
         return TwilioProvider(
             cfg.account_sid or "",
-            cfg.auth_token or "",
+            self.secrets.open(cfg.auth_token) or "",  # CredentialsUnreadable with the wrong key
             api_base=cfg.api_base,
             http_timeout_s=self.settings.dial_timeout_s,
             callbacks=bool(self.settings.public_url),  # status callbacks come; else live calls are polled

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from dialer.errors import InvalidRequest
+from dialer.errors import CredentialsUnreadable, InvalidRequest
 
 PREFIX = "fernet:"
 
@@ -44,13 +44,16 @@ class SecretBox:
         if value is None or not value.startswith(PREFIX):
             return value
         if self.fernet is None:
-            raise InvalidRequest(
+            raise CredentialsUnreadable(
                 "provider credentials are encrypted: set DIALER_SECRET_KEY to the key that sealed them"
             )
         try:
             return self.fernet.decrypt(value[len(PREFIX) :].encode()).decode()
         except InvalidToken:
-            raise InvalidRequest("provider credentials were sealed with another DIALER_SECRET_KEY") from None
+            raise CredentialsUnreadable(
+                "provider credentials were sealed with another DIALER_SECRET_KEY: set the key that sealed them, "
+                "or give the credentials again (provider update --auth-token -)"
+            ) from None
 
 
 def is_sealed(value: str | None) -> bool:

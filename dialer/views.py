@@ -137,7 +137,7 @@ def account_view(core: Core, account_id: str) -> dict[str, Any]:
 
 def provider_view(core: Core, account_id: str, name: str) -> dict[str, Any]:
     """Limits, quota used this hour, live calls; never a secret (only whether one is stored, and sealed)."""
-    cfg = core.store.get_provider(account_id, name, unseal=False)
+    cfg = core.store.get_provider(account_id, name)
     now = core.now()
     used, live = core.store.provider_usage(account_id, name, now)
     return {

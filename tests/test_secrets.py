@@ -37,7 +37,7 @@ def test_a_twilio_provider_keeps_its_token_out_of_every_answer_and_says_how_it_i
     assert shown["credentials"] == "encrypted"
     doc = store.r.hget(keys.provider(account, "tw"), "doc")
     assert TOKEN not in doc and "fernet:" in doc
-    assert SecretBox(key).open(store.get_provider(account, "tw", unseal=False).auth_token) == TOKEN
+    assert SecretBox(key).open(store.get_provider(account, "tw").auth_token) == TOKEN
     with pytest.raises(InvalidRequest, match="DIALER_SECRET_KEY"):
         store.get_provider(account, "tw")  # this process has no key: it cannot open them
     proc = dialer("provider", "test", account, "tw", "--json", env={"DIALER_SECRET_KEY": new_key()})

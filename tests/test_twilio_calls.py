@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from twilio_stack import TwilioStack, twilio_stack
 
 from dialer import keys
+from dialer.clock import to_iso
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +149,33 @@ def test_bad_credentials_pause_the_campaign_instead_of_burning_through_contacts(
     assert view["counters"]["failed"] == 0
     scope.resume(cid)
     assert finished(scope, cid)["counters"]["delivered"] == 2
+
+
+def test_credentials_the_workers_cannot_open_pause_the_campaign_and_giving_them_again_resumes_it(
+    tw: TwilioStack,
+) -> None:
+    """A token sealed with another DIALER_SECRET_KEY than the workers have (a key changed, or set on one
+    process only): the campaign pauses with that reason — nothing dialled, nothing lost, no retry loop —
+    it can still be looked at, and once the token is given again it resumes and dials each contact once."""
+    from dialer.providers import ProviderSpec
+    from dialer.secrets import SecretBox, new_key
+
+    scope = tw.account()
+    store = tw.svc.core.store
+    phones = ["+34600510001", "+34600510002", "+34600510003"]
+    launch = to_iso(store.r.time()[0] * 1000 + 3000)  # started (its checks pass), then the key changes
+    body = {"contacts": [{"phone": p} for p in phones], "say": "hi", "launch_at": launch}
+    cid = scope.submit(body, start=True)["campaign_id"]
+    cfg = store.get_provider(scope.account_id, "twilio_primary")
+    store.put_provider(cfg.model_copy(update={"auth_token": SecretBox(new_key()).seal(tw.fake.auth_token)}))
+    view = wait_for(lambda: (v := scope.campaign(cid))["status"] == "paused" and v, timeout=30)
+    assert view["status_reason"] == "provider_credentials_unreadable"
+    assert scope.calls(cid) and all(not tw.fake.creates_to(p) for p in phones)
+    assert scope.provider("twilio_primary")["credentials"] == "encrypted"
+    scope.update_provider("twilio_primary", ProviderSpec(auth_token=tw.fake.auth_token))
+    scope.resume(cid)
+    assert finished(scope, cid)["counters"]["delivered"] == 3
+    assert [len(tw.fake.creates_to(p)) for p in phones] == [1, 1, 1]
 
 
 def test_a_500_after_twilio_created_the_call_leads_to_adoption_not_a_second_create(tw: TwilioStack) -> None:

@@ -281,17 +281,16 @@ class Store:
             pipe.sadd(keys.providers(cfg.account_id), cfg.name)
             pipe.execute()
 
-    def get_provider(self, account_id: str, name: str, *, unseal: bool = True) -> ProviderConfig:
-        """The provider's configuration (its auth token opened, unless ``unseal`` is off: views only say
-        whether it is sealed)."""
+    def get_provider(self, account_id: str, name: str) -> ProviderConfig:
+        """The provider's configuration as stored: its auth token stays sealed (the provider factory opens
+        it where a call needs it), so reading a campaign or a provider never needs the key."""
         doc = self.r.hget(keys.provider(account_id, name), "doc")
         if doc is None:
             raise NotFound(f"provider not found: {name}")
-        return self._provider_doc(doc, unseal)
+        return self._provider_doc(doc)
 
-    def _parse_provider(self, doc: str, unseal: bool) -> ProviderConfig:
-        cfg = ProviderConfig.model_validate_json(doc)
-        return cfg.model_copy(update={"auth_token": self.secrets.open(cfg.auth_token)}) if unseal else cfg
+    def _parse_provider(self, doc: str) -> ProviderConfig:
+        return ProviderConfig.model_validate_json(doc)
 
     def find_provider(self, account_id: str, name: str | None) -> ProviderConfig | None:
         """The provider, or None when the name is unset or nothing is stored under it."""
@@ -418,7 +417,7 @@ class Store:
         provider = None
         if campaign.provider:
             if campaign.provider == guess and provider_doc:
-                provider = self._provider_doc(provider_doc, True)
+                provider = self._provider_doc(provider_doc)
             else:  # first sight of this campaign in this process, or its provider changed
                 provider = self.find_provider(account_id, campaign.provider)
                 if len(self._provider_of) >= HINTS_MAX:
