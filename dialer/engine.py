@@ -35,6 +35,7 @@ from dialer.store.redis_store import LIVE_CSV, FirstAttempt
 from dialer.telephony.base import (
     AuthFailed,
     CallStatus,
+    ConfigRefused,
     DialRequest,
     PermanentDialError,
     Provider,
@@ -377,11 +378,13 @@ class Engine:
             bound.info("dial_rate_limited", retry_at=due, gap_ms=slower)
             store.undo_admit(att, provider.name, token, due, "rate_limited", now)
             return "rate_limited"
-        except AuthFailed as exc:
-            bound.warning("dial_auth_failed", code=exc.code)
-            store.undo_admit(att, provider.name, token, now, "provider_auth_failed", now)
-            self._pause_campaign(campaign, "provider_auth_failed")
-            return "auth_failed"
+        except ConfigRefused as exc:  # credentials or settings of ours: every dial would fail alike
+            bound.warning("dial_refused_config", code=exc.code, reason=exc.reason, pause=exc.status_reason)
+            store.undo_admit(att, provider.name, token, now, exc.status_reason, now)
+            self._pause_campaign(campaign, exc.status_reason)
+            event(self.core, att.account_id, att.campaign_id, "paused", by="dialer", reason=exc.status_reason,
+                  code=exc.code, detail=exc.reason)  # fmt: skip
+            return "auth_failed" if isinstance(exc, AuthFailed) else "config_refused"
         except RetryableDialError as exc:
             bound.warning("dial_uncertain", reason=exc.reason)
             return self._after_uncertain_dial(att, campaign, provider, token, exc)

@@ -151,6 +151,24 @@ def test_bad_credentials_pause_the_campaign_instead_of_burning_through_contacts(
     assert finished(scope, cid)["counters"]["delivered"] == 2
 
 
+def test_a_refusal_of_our_caller_id_pauses_the_campaign_instead_of_failing_every_contact(
+    tw: TwilioStack,
+) -> None:
+    """21210 (a caller id the account has not verified) is about our settings, not the contact: paused with
+    its reason, no contact failed; resumed after the fix, every contact is called once."""
+    scope = tw.account()
+    tw.fake.fail_next_create(
+        status=400, code=21210, count=1, message="The source phone number is not verified"
+    )
+    phones = ["+34600520001", "+34600520002"]
+    cid = scope.submit({"contacts": [{"phone": p} for p in phones], "say": "hi"}, start=True)["campaign_id"]
+    view = wait_for(lambda: (v := scope.campaign(cid))["status"] == "paused" and v, timeout=30)
+    assert view["status_reason"] == "provider_config_refused" and view["counters"]["failed"] == 0
+    scope.resume(cid)
+    assert finished(scope, cid)["counters"]["delivered"] == 2
+    assert [len(tw.fake.calls_to(p)) for p in phones] == [1, 1]  # the refused create made no call
+
+
 def test_credentials_the_workers_cannot_open_pause_the_campaign_and_giving_them_again_resumes_it(
     tw: TwilioStack,
 ) -> None:

@@ -85,9 +85,19 @@ class RateLimited(DialError):
         self.retry_after_s = retry_after_s
 
 
-class AuthFailed(DialError):
+class ConfigRefused(DialError):
+    """The provider refused something of ours, not of the contact (a caller id it will not use, a callback
+    URL it will not take): nothing was placed and every other dial would be refused the same way, so the
+    campaign pauses with ``status_reason`` instead of failing its contacts."""
+
+    status_reason = "provider_config_refused"
+
+
+class AuthFailed(ConfigRefused):
     """The provider refused our credentials (401 / 20003): nothing was placed; the campaign pauses with
     ``provider_auth_failed`` instead of burning through its contacts."""
+
+    status_reason = "provider_auth_failed"
 
 
 class Provider(ABC):

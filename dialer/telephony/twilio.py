@@ -32,6 +32,7 @@ from dialer.telephony.base import (
     FINAL_PROVIDER_STATES,
     AuthFailed,
     CallStatus,
+    ConfigRefused,
     DialError,
     DialRequest,
     DialResult,
@@ -74,6 +75,18 @@ PERMANENT_CODES = frozenset(
 # (requests), and a 2xx whose body is not the JSON expected (json / ValueError from the SDK's parsing).
 SDK_ERRORS = (TwilioException, requests.RequestException, ValueError)
 AUTH_CODES = frozenset({20003, 20005, 10001})
+# Refusals of our own settings for every call alike: the campaign pauses (ConfigRefused) rather than failing
+# each contact with them
+CONFIG_CODES = frozenset(
+    {
+        21205,  # the Url / StatusCallback is not a valid URL
+        21209,  # invalid StatusCallbackMethod
+        21210,  # the caller id ('From') is not a verified number of the account
+        21212,  # invalid caller id ('From')
+        21213,  # a caller id ('From') is required
+        21218,  # invalid ApplicationSid
+    }
+)
 RATE_LIMIT_CODES = frozenset({20429})
 NOT_FOUND_CODES = frozenset({20404})
 CALL_OVER_CODES = frozenset({21220})  # "call is not in progress": a hangup of a call that already ended
@@ -269,6 +282,8 @@ class TwilioProvider(Provider):
             return RateLimited(text, retry_after_s=self._retry_after_s(), code=code_s)
         if status == 401 or code in AUTH_CODES:
             return AuthFailed(text, code=code_s)
+        if code in CONFIG_CODES:
+            return ConfigRefused(text, code=code_s)
         if code in PERMANENT_CODES:
             return PermanentDialError(text, code=code_s)
         if status >= 500:
