@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,7 +55,31 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Times an attempt's processing may raise before it ends failed."
     )
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        """Twilio posts to ``<public_url>/twilio/status?ref=...``: an http(s) base with a host and nothing
+        after its path (a query or fragment would swallow the route)."""
+        if v is None or not v.strip():
+            return None
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in v.strip():
+            raise ValueError(f"must be an http(s) URL with a host, like https://dialer.example.com: {v!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"must not have a query or a fragment: {v!r}")
+        return v.strip().rstrip("/")
+
+
+class SettingsError(Exception):
+    """An environment variable the settings cannot take (exit 3, naming it)."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"DIALER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"bad environment: {problems}") from None

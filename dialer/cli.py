@@ -18,6 +18,7 @@ from rich.table import Table
 
 from config import get_settings
 from config.logging import configure_logging
+from config.settings import SettingsError
 from dialer import groups
 from dialer.clock import parse_instant
 from dialer.devstack import DevStack, live_url_file
@@ -744,7 +745,10 @@ def _fail(code: int, key: str, message: str) -> None:
 
 
 def main() -> None:
-    configure_logging(get_settings())
+    try:
+        configure_logging(get_settings())
+    except SettingsError as exc:
+        _fail(3, "error", str(exc))
     try:
         app()  # standalone: usage errors exit 2 with the usage text (on stderr)
     except SystemExit as exc:

@@ -286,6 +286,25 @@ def test_json_python_cannot_read_is_refused_not_a_traceback(acc: str, text: str,
     refused("group", "import", gid, str(f), field="not valid JSON")
 
 
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("DIALER_PUBLIC_URL", "notaurl"),
+        ("DIALER_PUBLIC_URL", "ftp://dialer.example.com"),
+        ("DIALER_PUBLIC_URL", "https://dialer.example.com/?a=1"),
+        ("DIALER_PUBLIC_URL", "https://dialer.example.com/#x"),
+        ("DIALER_LEASE_S", "soon"),
+        ("DIALER_HTTP_PORT", "99999"),
+    ],
+)
+def test_a_setting_the_process_cannot_take_exits_3_naming_the_variable(var: str, value: str) -> None:
+    from test_cli import dialer
+
+    proc = dialer("account", "show", "x", "--json", env={var: value})
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert var in json.loads(proc.stdout)["error"]
+
+
 @pytest.mark.parametrize("url", ["localhost:6379", "http://localhost:6379", "redis//x", "://"])
 def test_a_malformed_redis_url_exits_3_with_a_hint(url: str) -> None:
     from test_cli import dialer
