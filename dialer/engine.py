@@ -517,12 +517,15 @@ class Engine:
                 self.core.store.mark_progress(att, status.sid, status.status)
             return "progress"
         crash_point("before_settle")  # the outcome is known, nothing settled yet
+        reason = status.error_message or ""
+        if status.error_code and status.error_code not in reason:  # a callback brings the code alone
+            reason = f"error {status.error_code}" + (f": {reason}" if reason else "")
         return self._end(
             att,
             campaign,
             provider,
             status.status,
-            status.error_message or "",
+            reason,
             answered_by=status.answered_by,
             duration_s=status.duration_s,
             error_code=status.error_code,

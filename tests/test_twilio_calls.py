@@ -58,6 +58,8 @@ def test_a_twenty_contact_campaign_completes_through_twilio_with_signed_callback
     assert {svc_att.error_code for svc_att in _attempts(tw, scope, cid) if svc_att.phone.endswith("9")} == {
         "21211"
     }
+    failed_calls = [r for r in calls if r["phone"].endswith("8")]  # the fate of digit 8: failed, 31005
+    assert failed_calls and all("31005" in (r["reason"] or "") for r in failed_calls), failed_calls
     assert view["counters"]["delivered"] == 8 + 2  # digits 0-3 twice each, 4 on its recall
     assert sum(1 for d in tw.fake.callbacks if d.status == 204) > 0
     assert not [d for d in tw.fake.callbacks if d.status not in (204, None)]

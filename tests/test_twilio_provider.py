@@ -489,6 +489,14 @@ def test_parse_callback_reads_initiated_as_queued_and_leaves_live_calls_without_
     assert (failed.error_code, failed.ended_at_ms) == ("32009", 1_795_514_400_000)
 
 
+def test_parse_callback_bills_by_call_duration_or_else_by_twilios_billed_minutes() -> None:
+    provider = TwilioProvider("AC" + "1" * 32, "secret")
+    base = {"CallSid": "CA" + "2" * 32, "CallStatus": "completed"}
+    assert provider.parse_callback({**base, "CallDuration": "61", "Duration": "2"}).duration_s == 61
+    assert provider.parse_callback({**base, "Duration": "2"}).duration_s == 120  # minutes, not seconds
+    assert provider.parse_callback(base).duration_s == 0
+
+
 # --- secrets ------------------------------------------------------------------------------------------------
 def test_no_error_message_or_log_line_shows_the_auth_token(
     fake: FakeTwilio, caplog: pytest.LogCaptureFixture

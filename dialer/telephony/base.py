@@ -133,12 +133,14 @@ class Provider(ABC):
         status = (params.get("CallStatus") or "").lower()
         if not sid or not status:
             raise ValueError("a status callback needs CallSid and CallStatus")
-        duration = params.get("CallDuration") or params.get("Duration") or "0"
+        seconds, minutes = params.get("CallDuration") or "", params.get("Duration") or ""
+        # without CallDuration, Twilio's Duration is the call's billed minutes: as seconds it bills the same
+        duration_s = int(seconds) if seconds.isdigit() else int(minutes) * 60 if minutes.isdigit() else 0
         return CallStatus(
             sid=sid,
             status=status,
             answered_by=params.get("AnsweredBy") or None,
-            duration_s=int(duration) if duration.isdigit() else 0,
+            duration_s=duration_s,
             error_code=params.get("ErrorCode") or params.get("SipResponseCode") or None,
             error_message=params.get("ErrorMessage") or None,
             to=params.get("To") or None,
