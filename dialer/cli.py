@@ -247,6 +247,8 @@ def account_key_rotate(
 
 # --- providers --------------------------------------------------------------------------------------------------
 def _secret(auth_token: str | None, auth_token_env: str | None) -> str | None:
+    if auth_token is not None and auth_token_env:
+        raise InvalidRequest("--auth-token: give --auth-token - or --auth-token-env VAR, not both")
     if auth_token == "-":
         return sys.stdin.readline().strip() or None
     if auth_token is not None:

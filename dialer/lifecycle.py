@@ -14,6 +14,7 @@ from dialer.clock import to_iso
 from dialer.context import Core
 from dialer.errors import (
     ConnectionFailed,
+    CredentialsUnreadable,
     DialerError,
     InsufficientBalance,
     InvalidRequest,
@@ -102,7 +103,7 @@ def test_connection(core: Core, provider: ProviderConfig) -> None:
     """The provider's connection test; any failure is the seed's ConnectionFailed."""
     try:
         core.providers.get(provider).test_connection()
-    except ConnectionFailed:
+    except (ConnectionFailed, CredentialsUnreadable):  # the latter says what to fix: the key
         raise
     except Exception as exc:  # the seed's one answer; why, for the operator, in the log
         log.warning(

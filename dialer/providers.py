@@ -95,12 +95,17 @@ def build_config(base: dict[str, Any], spec: ProviderSpec) -> ProviderConfig:
             raise InvalidRequest(f"price_per_minute: must be between 0 and {MAX_PRICE // 10_000}")
         cfg["price_per_minute"] = price
     if kind == "simulator":
+        for field in ("account_sid", "auth_token", "api_base"):
+            if getattr(spec, field) is not None:
+                raise InvalidRequest(f"{field}: a simulator provider takes no Twilio credentials")
         sim = spec.sim if spec.sim is not None else []
         pairs = [f"{k}={v}" for k, v in sim.items()] if isinstance(sim, dict) else sim
         cfg["sim"] = parse_sim_options(pairs, cfg.get("sim"))
     if not cfg.get("from_numbers"):
         raise InvalidRequest("from: at least one caller id is required")
     if kind == "twilio":
+        if spec.sim:
+            raise InvalidRequest("sim: simulator options are for a simulator provider, not twilio")
         _check_twilio(cfg)
     try:
         return ProviderConfig.model_validate(cfg)
@@ -114,13 +119,16 @@ TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 def _check_twilio(cfg: dict[str, Any]) -> None:
     if not TWILIO_SID.match(cfg.get("account_sid") or ""):
         raise InvalidRequest("account_sid: a Twilio account SID (AC followed by 32 hex digits) is required")
-    if not cfg.get("auth_token"):
-        raise InvalidRequest("auth_token: required for a twilio provider (--auth-token - reads stdin)")
+    token = cfg.get("auth_token") or ""
+    if not token.strip() or token != token.strip():
+        raise InvalidRequest(
+            "auth_token: required for a twilio provider, without blanks (--auth-token - reads stdin)"
+        )
     base = cfg.get("api_base")
     if base:
         url = urlparse(base)
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise InvalidRequest(f"api_base: must be an http(s) URL, not {base!r}")
+        if url.scheme not in ("http", "https") or not url.hostname or any(c.isspace() for c in base):
+            raise InvalidRequest(f"api_base: must be an http(s) URL with a host, not {base!r}")
 
 
 class ProviderFactory:

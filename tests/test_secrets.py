@@ -38,8 +38,9 @@ def test_a_twilio_provider_keeps_its_token_out_of_every_answer_and_says_how_it_i
     doc = store.r.hget(keys.provider(account, "tw"), "doc")
     assert TOKEN not in doc and "fernet:" in doc
     assert SecretBox(key).open(store.get_provider(account, "tw").auth_token) == TOKEN
-    with pytest.raises(InvalidRequest, match="DIALER_SECRET_KEY"):
-        store.get_provider(account, "tw")  # this process has no key: it cannot open them
+    with pytest.raises(InvalidRequest, match="DIALER_SECRET_KEY"):  # without the key they cannot be opened
+        SecretBox(None).open(store.get_provider(account, "tw").auth_token)
+    assert dialer("provider", "show", account, "tw", "--json").returncode == 0  # reading needs no key
     proc = dialer("provider", "test", account, "tw", "--json", env={"DIALER_SECRET_KEY": new_key()})
     assert proc.returncode == 1 and "another DIALER_SECRET_KEY" in as_json(proc)["error"]
 
@@ -51,6 +52,14 @@ def test_a_twilio_provider_keeps_its_token_out_of_every_answer_and_says_how_it_i
         (["--account-sid", SID], "auth_token"),
         (["--account-sid", SID, "--auth-token", "on-the-command-line"], "--auth-token"),
         (["--account-sid", SID, "--auth-token-env", "TW_TOKEN", "--api-base", "ftp://x"], "api_base"),
+        (
+            ["--account-sid", SID, "--auth-token-env", "TW_TOKEN", "--api-base", "http://exa mple.com"],
+            "api_base",
+        ),
+        (["--account-sid", SID, "--auth-token-env", "TW_TOKEN", "--auth-token", "-"], "--auth-token"),
+        (["--account-sid", SID, "--auth-token-env", "TW_BLANK"], "auth_token"),
+        (["--account-sid", SID, "--auth-token-env", "TW_TOKEN", "--sim", "ring_s=1"], "sim"),
+        (["--kind", "simulator", "--account-sid", SID, "--auth-token-env", "TW_TOKEN"], "account_sid"),
     ],
 )
 def test_a_twilio_provider_needs_valid_credentials(args: list[str], field: str) -> None:
@@ -58,7 +67,7 @@ def test_a_twilio_provider_needs_valid_credentials(args: list[str], field: str) 
     assert dialer("account", "create", account, "--json").returncode == 0
     proc = dialer(
         "provider", "add", account, "tw", "--kind", "twilio", "--from", "+34911234567", *args, "--json",
-        env={"TW_TOKEN": TOKEN},
+        env={"TW_TOKEN": TOKEN, "TW_BLANK": "   "},
     )  # fmt: skip
     assert proc.returncode == 1 and field in as_json(proc)["error"]
     assert "on-the-command-line" not in proc.stdout + proc.stderr or field == "--auth-token"
