@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -67,6 +68,16 @@ class CallingHours(Strict):
         return sorted(set(v))
 
 
+def _finite(value: Any) -> Any:
+    """Free-form JSON (custom fields, metadata) holds JSON numbers only: NaN and Infinity, which Python's
+    JSON reader takes, are refused rather than stored as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and Infinity are not JSON numbers")
+    for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        _finite(item)
+    return value
+
+
 def _check_zone(v: str | None) -> str | None:
     if v is None:
         return v
@@ -98,6 +109,7 @@ class ContactIn(Strict):
     utm_term: Text | None = None
     utm_content: Text | None = None
     custom_fields: dict[str, Any] = Field(default_factory=dict)
+    _custom_finite = field_validator("custom_fields")(classmethod(lambda cls, v: _finite(v)))
     params: list[Text] = Field(default_factory=list, max_length=100)
 
     @field_validator("phone", mode="before")
@@ -149,6 +161,7 @@ class CampaignSettings(BaseModel):
     # free-form data stored and reported back (e.g. the seeds' fields that mean nothing for voice: seed 001's
     # JSON, VoIPbin's detail and service_level)
     metadata: dict[str, Any] | None = None
+    _metadata_finite = field_validator("metadata")(classmethod(lambda cls, v: _finite(v)))
     idempotency_key: str | None = Field(default=None, max_length=200)
 
 

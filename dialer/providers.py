@@ -34,7 +34,7 @@ class ProviderSpec(BaseModel):
     """Options of a provider as given (CLI flags, HTTP body); unset fields keep the current value (or the
     default, for a new one). Every number is finite and within its range, else refused naming it."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True, strict=True)
 
     kind: str | None = None
     from_numbers: list[str] | None = Field(default=None, alias="from")
@@ -76,7 +76,9 @@ def build_config(base: dict[str, Any], spec: ProviderSpec) -> ProviderConfig:
     if kind not in ("simulator", "twilio"):
         raise InvalidRequest(f"kind: must be simulator or twilio, not {kind!r}")
     cfg["kind"] = kind
-    if spec.from_numbers:
+    if spec.from_numbers is not None:
+        if not spec.from_numbers:
+            raise InvalidRequest("from: at least one caller id is required")
         cfg["from_numbers"] = _numbers(spec.from_numbers)
     simple = {
         "hourly_quota": spec.hourly_quota,

@@ -31,7 +31,10 @@ def parse_recall(value: Any) -> list[float]:
     for i, item in enumerate(value):
         if isinstance(item, bool) or not isinstance(item, int | float):
             raise ValueError(f"entry {i}: {item!r} is not a number of minutes")
-        minutes = float(item)
+        try:
+            minutes = float(item)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ValueError(f"entry {i}: more than 7 days ({MAX_OFFSET_MIN} minutes)") from None
         if not math.isfinite(minutes) or minutes <= 0:
             raise ValueError(f"entry {i}: {item!r} must be greater than 0 minutes")
         if minutes > MAX_OFFSET_MIN:

@@ -30,6 +30,9 @@ FIELDS = [
     "calling_hours", "timezone", "end_handle", "next_campaign_id", "idempotency_key", "name", "kind", "from",
     "cps", "hourly_quota", "max_concurrent", "price_per_minute", "max_call_seconds", "sim", "enabled",
     "numbers", "id", "amount", "balance", "region", "auth_token", "phone", "weekdays", "recal",
+    # the seed routes' own
+    "message", "clients", "TempMsgID", "JSON", "SendAt", "actions", "status", "playbook_id", "outdial_id",
+    "messageKey", "accountID", "params", "template_id",
 ]  # fmt: skip
 phones = st.sampled_from(["+34600000001", "600000002", "+1555", "", "-34600000003", "+34600000009"])
 contact = st.fixed_dictionaries(
@@ -51,10 +54,34 @@ near_valid = st.fixed_dictionaries(
         "amount": st.sampled_from(["1.00", "-1", "1e30", "0.00001", 5]),
     },
 )
+# what the seeds' clients send, nearly right: seed 001's create/update, seed 002's actions and status
+seed_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["x", "", 5, None, ["x"]]),
+        "message": st.sampled_from(["Hi {{1}}", "", 5, True, {"a": 1}, ["x"]]),
+        "clients": st.lists(
+            st.fixed_dictionaries({"accountID": phones}, optional={"params": json_values}), max_size=3
+        ),
+        "TempMsgID": st.sampled_from(["nope", 5, ""]),
+        "JSON": json_values,
+        "SendAt": st.sampled_from(["2999-03-03T14:32:25+03:00", "2020-01-01T00:00:00Z", "x", 5]),
+        "actions": st.sampled_from(
+            [[{"type": "talk", "option": {"text": "Hi", "language": "es-ES"}}], [{"type": "hangup"}], 5, "x"]
+        )
+        | st.lists(st.fixed_dictionaries({"type": st.just("talk"), "option": json_values}), max_size=2),
+        "status": st.sampled_from(["run", "stop", "stopping", 5, None]),
+        "outdial_id": st.sampled_from(["nope", 5, ""]),
+        "end_handle": st.sampled_from(["stop", "continue", 5]),
+        "messageKey": st.sampled_from(["x", 5, "a:b:c"]),
+        "playbook_id": st.sampled_from(["nope", 5, ""]),
+    },
+)
 bodies = st.one_of(
     json_values,
     st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6),
     near_valid,
+    seed_like,
     st.binary(max_size=40),
 )
 
@@ -65,9 +92,20 @@ def owned(web: str) -> dict[str, Any]:
     cid = client.post(
         "/campaigns", json={"contacts": [{"phone": "+34600000001"}], "say": "x"}, params={"start": "false"}
     ).json()["campaign_id"]
+    later = client.post(  # scheduled: what seed 001's update takes
+        "/campaigns",
+        json={"contacts": [{"phone": "+34600000002"}], "say": "x", "launch_at": "2999-01-01T00:00:00Z"},
+    ).json()["campaign_id"]
     gid = client.post("/groups", json={"name": "g"}).json()["id"]
     tid = client.post("/templates", json={"name": "t", "say": "Hi {{1}}"}).json()["id"]
-    return {"account": account, "client": client, "campaign_id": cid, "group_id": gid, "template_id": tid}
+    return {
+        "account": account,
+        "client": client,
+        "campaign_id": cid,
+        "campaign_ids": [cid, later, int(cid, 16), int(later, 16)],  # as printed, and as the seeds' integers
+        "group_id": gid,
+        "template_id": tid,
+    }
 
 
 def _target(draw: Any, route: str, owned: dict[str, Any]) -> str:
@@ -94,6 +132,8 @@ def test_generated_requests_to_every_write_route_never_break_the_api(
     method, route = data.draw(st.sampled_from(writes))
     path = _target(data.draw, route, owned)
     body = data.draw(bodies)
+    if isinstance(body, dict) and data.draw(st.booleans()):  # the seed routes that name it in the body
+        body = {**body, "id": data.draw(st.sampled_from(owned["campaign_ids"]))}
     headers = (
         {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         if route.startswith("/admin")
