@@ -18,7 +18,7 @@ from dialer.context import Core
 from dialer.errors import InvalidRequest
 from dialer.intake import check_message, check_size
 from dialer.lifecycle import schedule_expansion
-from dialer.models import Campaign, Contact, ContactIn, check_id
+from dialer.models import Campaign, Contact, ContactIn, check_id, check_name
 from dialer.phones import InvalidNumber, normalize
 from dialer.states import FEEDABLE, CampaignStatus
 from dialer.validation import describe, parse_json
@@ -29,11 +29,10 @@ MAX_REPORTED = 50
 
 def create(core: Core, account_id: str, name: str, group_id: str | None = None) -> str:
     """Create an empty group; returns its id."""
-    if not name or not name.strip():
-        raise InvalidRequest("name: must not be empty")
+    name = check_name(name)
     gid = group_id or core.store.new_id()
     check_id(gid, "group id")
-    core.store.create_group(account_id, gid, name.strip(), core.now())
+    core.store.create_group(account_id, gid, name, core.now())
     return gid
 
 

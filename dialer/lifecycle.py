@@ -24,7 +24,7 @@ from dialer.errors import (
     QuotaExceeded,
 )
 from dialer.keys import parse_attempt_key
-from dialer.models import CallAttempt, Campaign, CampaignSchedule, ProviderConfig
+from dialer.models import CallAttempt, Campaign, CampaignSchedule, ProviderConfig, check_name
 from dialer.money import reservation
 from dialer.outcomes import answered_by_human, retryable
 from dialer.pace import hour_start, stagger_ms
@@ -280,8 +280,8 @@ def update(
         raise InvalidState(NOT_UPDATABLE)
     if launch_at is not None and launch_at < now - PAST_TOLERANCE_MS:
         raise InvalidRequest(PAST_LAUNCH)
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise InvalidRequest("name: must be a non-empty string")
+    if name is not None:
+        name = check_name(name)
     changes = {
         k: v for k, v in (("name", name), ("launch_at", launch_at), ("metadata", metadata)) if v is not None
     } | (message or {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,8 +28,40 @@ from dialer.recall import parse_recall
 from dialer.states import DELETED, AttemptState, CampaignStatus, ScheduleStatus
 from dialer.templates import check_template
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z"  # \Z: no newline slips past the end
 NO_PHONE = "Each contact must have a non-empty phone field"
+
+
+MAX_NAME = 200
+
+
+def check_name(value: Any, field: str = "name") -> str:
+    """A name people read (campaign, group, template): text of 1..200 characters once blanks and invisible
+    characters (zero-width spaces, BOMs) at its ends are taken off, with no control characters."""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{field}: must be text")
+    name = value
+    while name and (name[0].isspace() or unicodedata.category(name[0]) == "Cf"):
+        name = name[1:]
+    while name and (name[-1].isspace() or unicodedata.category(name[-1]) == "Cf"):
+        name = name[:-1]
+    if not name:
+        raise InvalidRequest(f"{field}: must not be empty")
+    if len(name) > MAX_NAME:
+        raise InvalidRequest(f"{field}: at most {MAX_NAME} characters ({len(name)} given)")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidRequest(f"{field}: must not hold control characters (line breaks, tabs)")
+    return name
+
+
+def _name_field(value: Any) -> str | None:
+    """check_name inside a model (a ValueError there names the field)."""
+    if value is None:
+        return None
+    try:
+        return check_name(value, "")
+    except InvalidRequest as exc:
+        raise ValueError(exc.message.removeprefix(": ")) from None
 
 
 def check_id(value: str, field: str) -> str:
@@ -192,6 +225,7 @@ class TemplateRequest(Strict):
 
     name: str = Field(min_length=1, max_length=200)
     id: str | None = Field(default=None, max_length=64)
+    _name = field_validator("name")(classmethod(lambda cls, v: _name_field(v)))
     say: str | None = Field(default=None, max_length=10_000)
     audio: str | None = Field(default=None, max_length=2_000)
     xml: str | None = Field(default=None, max_length=100_000)
@@ -251,6 +285,7 @@ class CampaignRequest(CampaignSettings, Strict):
 
     _audio = field_validator("audio")(classmethod(lambda cls, v: _audio_url(v)))
     _say = field_validator("say")(classmethod(lambda cls, v: _say_text(v)))
+    _name = field_validator("name")(classmethod(lambda cls, v: _name_field(v)))
 
     @model_validator(mode="before")
     @classmethod

@@ -115,7 +115,7 @@ def build_config(base: dict[str, Any], spec: ProviderSpec) -> ProviderConfig:
         raise InvalidRequest(describe(exc)) from None
 
 
-TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+TWILIO_SID = re.compile(r"^AC[0-9a-fA-F]{32}\Z")
 
 
 def _check_twilio(cfg: dict[str, Any]) -> None:

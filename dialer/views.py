@@ -20,7 +20,7 @@ from dialer.states import FINAL_ATTEMPT
 
 log = structlog.get_logger("dialer.views")
 COUNTER_FIELDS = tuple(c for c in COUNTERS if c != "cost")  # contacts and attempts; cost is money
-PAGE_TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_.-]+$")
+PAGE_TOKEN = re.compile(r"^[0-9]+:[A-Za-z0-9_.-]+\Z")
 
 
 def campaign_view(core: Core, account_id: str, campaign_id: str) -> dict[str, Any]:

@@ -365,9 +365,29 @@ def test_an_unknown_region_is_refused(region: str) -> None:
     refused("account", "create", uid("reg"), "--region", region, field="region")
 
 
-@pytest.mark.parametrize("name", ["", "   "])
-def test_an_empty_group_name_is_refused(acc: str, name: str) -> None:
+BAD_NAMES = ["", "   ", "\u200b", "\ufeff\u200b ", "x" * 201, "two\nlines", "tab\there"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_name_nobody_can_read_is_refused_at_every_door(acc: str, name: str, tmp_path: Path) -> None:
+    """Empty, invisible (zero-width), too long or with control characters: groups, templates, campaigns
+    submitted and campaigns renamed."""
     refused("group", "create", acc, name, field="name")
+    refused("template", "create", acc, name, "--say", "hi", field="name")
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"name": name, "contacts": [{"phone": "+34600000001"}], "say": "hi"}))
+    refused("campaign", "submit", str(f), "--account", acc, field="name")
+    f.write_text(json.dumps({"contacts": [{"phone": "+34600000001"}], "say": "hi"}))
+    cid = run("campaign", "submit", str(f), "--account", acc)[1]["campaign_id"]
+    before = store.get_campaign(acc, cid)[0].name
+    code, body, _ = run("campaign", "update", cid, "--name", name)
+    assert code in (1, 2) and "name" in body["error"], body
+    assert store.get_campaign(acc, cid)[0].name == before
+
+
+@pytest.mark.parametrize("given", ["acme\n", "acme\r\n", "ac me", "acme\u200b"])
+def test_an_id_with_a_trailing_line_break_or_invisible_character_is_refused(given: str) -> None:
+    refused("account", "create", given, field="id")
 
 
 def test_removing_a_number_that_was_never_listed_says_so(acc: str) -> None:
