@@ -39,6 +39,14 @@ def resolve_url(settings: Settings | None = None) -> str:
 SENTINEL_SCHEME = "redis+sentinel://"
 
 
+def shown(url: str) -> str:
+    """A Redis URL fit for a message or a log: its password replaced by ***."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    return url.replace(f":{parsed.password}@", ":***@", 1)
+
+
 def client_for(url: str, *, decode: bool = True) -> redis.Redis:
     """A client for ``redis://``, ``rediss://`` (TLS; redis-py's ``?ssl_cert_reqs=`` and friends apply),
     ``unix://`` or ``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`` (the current
@@ -49,6 +57,9 @@ def client_for(url: str, *, decode: bool = True) -> redis.Redis:
         "health_check_interval": 30,
     }
     if not url.startswith(SENTINEL_SCHEME):
+        number = urlparse(url).path.strip("/") if url.startswith(("redis://", "rediss://")) else ""
+        if number and not number.isdigit():
+            raise ValueError(f"the database after the host must be a number, not {number!r}")
         return redis.Redis.from_url(url, **options)
     parsed = urlparse(url)
     hosts = parsed.netloc.rpartition("@")[2]
@@ -74,12 +85,12 @@ def connect(url: str | None = None, settings: Settings | None = None) -> redis.R
         client = client_for(url)
     except ValueError as exc:
         raise RedisUnavailable(
-            f"{url!r} is not a Redis URL ({exc}); use redis://HOST:PORT[/DB], rediss://... (TLS) or "
+            f"{shown(url)!r} is not a Redis URL ({exc}); use redis://HOST:PORT[/DB], rediss://... (TLS) or "
             f"redis+sentinel://HOST:PORT/SERVICE; {HINT}"
         ) from None
     try:
         client.ping()
     except redis.RedisError as exc:
         stale = "" if (settings or get_settings()).redis_url else " (var/redis.url may be stale)"
-        raise RedisUnavailable(f"Redis at {url} is unreachable{stale}: {exc}; {HINT}") from None
+        raise RedisUnavailable(f"Redis at {shown(url)} is unreachable{stale}: {exc}; {HINT}") from None
     return client

@@ -305,7 +305,9 @@ def test_a_setting_the_process_cannot_take_exits_3_naming_the_variable(var: str,
     assert var in json.loads(proc.stdout)["error"]
 
 
-@pytest.mark.parametrize("url", ["localhost:6379", "http://localhost:6379", "redis//x", "://"])
+@pytest.mark.parametrize(
+    "url", ["localhost:6379", "http://localhost:6379", "redis//x", "://", "redis://127.0.0.1:6379/abc"]
+)
 def test_a_malformed_redis_url_exits_3_with_a_hint(url: str) -> None:
     from test_cli import dialer
 
@@ -313,6 +315,18 @@ def test_a_malformed_redis_url_exits_3_with_a_hint(url: str) -> None:
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "not a Redis URL" in json.loads(proc.stdout)["error"] or "unreachable" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:s3cretpw@127.0.0.1:1/0", "redis://user:s3cretpw@127.0.0.1:1", "redis://:s3cretpw@h:1/abc"],
+)
+def test_a_redis_password_never_shows_in_an_error(url: str) -> None:
+    from test_cli import dialer
+
+    proc = dialer("account", "show", "x", "--json", env={"DIALER_REDIS_URL": url})
+    assert proc.returncode == 3 and "s3cretpw" not in proc.stdout + proc.stderr, proc.stdout
+    assert "***" in proc.stdout
 
 
 # --- 8. lax input: strict types, numbers, messages, names ----------------------------------------------------------
