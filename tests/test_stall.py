@@ -136,6 +136,61 @@ def test_workers_stopped_longer_than_their_lease_never_dial_anyone_twice(
     assert acc.reserved == 0
 
 
+@pytest.mark.slow
+def test_a_worker_stopped_between_its_admission_and_its_dial_never_sends_it(
+    store: Any, redis_url: str, tmp_path: Path
+) -> None:
+    """The stall the guard is for, with real processes: a worker stops itself (SIGSTOP, every thread) right
+    after an admission, for longer than the lease. Recovery finds no call and dials the contact; the worker,
+    woken, finds its admission too old and never sends its dial — the number rings once."""
+    account = uid("stop")
+    store.create_account(account, "S", parse_money("100"), "ES", 0)
+    add_sim_provider(store, account, sim={"ring_s": 0.1, "talk_min_s": 0.1, "talk_max_s": 0.2})
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {
+        **os.environ,
+        "DIALER_REDIS_URL": redis_url,
+        "DIALER_LEASE_S": str(LEASE_S),
+        "DIALER_SCHEDULER_TICK_S": "0.2",
+        "DIALER_LOG_FORMAT": "json",
+    }
+    worker = [sys.executable, "-m", "dramatiq", "actors", "--processes", "1", "--threads", "4"]
+    log = tmp_path / "stopped-worker.log"
+    stopped = spawn(
+        worker, {**env, "DIALER_STOP_POINTS": "after_admit", "DIALER_CRASH_MARKS": str(marks)}, log
+    )
+    procs = [stopped, spawn([sys.executable, "-m", "scheduler"], env)]
+    try:
+        contacts = [{"phone": f"+3460020{i:04d}"} for i in range(4)]
+        cid = submit(service_like(redis_url, lease_s=LEASE_S), account, {"contacts": contacts, "say": "hi"})
+        wait_for(
+            lambda: (marks / "after_admit").exists(), timeout=60, what="the worker to stop after admitting"
+        )
+        procs.append(spawn(worker, env))  # the others' worker: recovery and the rest of the campaign
+        time.sleep(STOP_S)  # the fault under test: stopped for longer than the lease
+        signal_tree(stopped, signal.SIGCONT)
+        done = wait_for(
+            lambda: (v := show(svc, account, cid))["status"] == "completed" and v,
+            timeout=120,
+            what="completion",
+        )
+        wait_for(lambda: "dial_abandoned_after_stall" in log.read_text(), timeout=30, what="the guard")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                signal_tree(p, signal.SIGCONT)
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    dials = Counter(d["number"] for d in sim_dials(store.r, cid))
+    assert sorted(dials) == sorted(c["phone"] for c in contacts) and max(dials.values()) == 1, dials
+    assert done["counters"]["delivered"] == 4 and store.get_account(account).reserved == 0
+
+
 class StoppedAfterAdmission(FakeClock):
     """A clock for a process stopped right after its admission: monotonic time jumps an hour after the
     admission step has read it."""
