@@ -47,7 +47,9 @@ def zone_chain(contact_tz: str | None, e164: str, campaign_tz: str | None) -> li
     if campaign_tz:
         chain.append(([campaign_tz], f"{campaign_tz} (campaign timezone)"))
     if campaign_tz != "UTC":
-        chain.append((["UTC"], "UTC (no zone for the number)"))
+        where = " and ".join(zones) if len(zones) <= 3 else f"all {len(zones)} zones of the number"
+        why = f"the window never opens in {where} at once" if zones else "no zone for the number"
+        chain.append((["UTC"], f"UTC ({why})"))
     return chain
 
 

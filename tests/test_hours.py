@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from conftest import add_sim_provider, make_engine, session_service, show
 
 from dialer import intake, keys
@@ -55,8 +56,56 @@ def test_a_window_that_never_holds_in_all_the_numbers_zones_is_dialled_in_utc(
     assert run_until_done(engine, account, cid, clock) == ["defer", "dialed", "delivered"]
     row = svc.for_account(account).calls(cid)[0]
     assert row["placed_at"] == "2026-11-23T20:00:00.000Z"
-    assert row["hours_zone"] == "UTC (no zone for the number)"
+    assert row["hours_zone"] == "UTC (the window never opens in Atlantic/Canary and Europe/Madrid at once)"
     assert show(svc, account, cid)["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+18002752271",  # North American toll-free: every zone of the NANP
+        "+79123456781",  # a Russian mobile: eleven time zones
+        "+77012345671",  # Kazakhstan shares +7 with Russia
+        "+61412345671",  # an Australian mobile: every Australian zone
+    ],
+)
+def test_numbers_of_many_zones_are_called_in_a_real_window_and_the_campaign_completes(
+    store: Any, account: str, phone: str
+) -> None:
+    """A one-hour window that never holds in all of a number's zones at once, no campaign zone: the contact
+    is called at the window in UTC, the report says why, and the campaign completes."""
+    add_sim_provider(store, account)
+    clock = FakeClock(MONDAY_07_UTC)
+    engine = make_engine(store, clock)
+    body = {"contacts": [{"phone": phone}], "say": "hi", "calling_hours": {"start": "20:00", "end": "21:00"}}
+    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
+    assert run_until_done(engine, account, cid, clock) == ["defer", "dialed", "delivered"]
+    row = svc.for_account(account).calls(cid)[0]
+    assert row["placed_at"] == "2026-11-23T20:00:00.000Z"
+    assert row["hours_zone"].startswith("UTC (the window never opens in all")
+    assert show(svc, account, cid)["status"] == "completed"
+
+
+def test_a_number_of_several_zones_is_called_when_the_window_holds_in_all_of_them(
+    store: Any, account: str
+) -> None:
+    """09:00-21:00 holds in Madrid and the Canaries at once from 09:00 Madrid (08:00 UTC): called then,
+    reported in both zones."""
+    add_sim_provider(store, account)
+    clock = FakeClock(MONDAY_07_UTC)
+    engine = make_engine(store, clock)
+    body = {
+        "contacts": [{"phone": "+34600000001"}],
+        "say": "hi",
+        "calling_hours": {"start": "09:00", "end": "21:00"},
+    }
+    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
+    assert run_until_done(engine, account, cid, clock) == ["defer", "dialed", "delivered"]
+    row = svc.for_account(account).calls(cid)[0]
+    assert (
+        row["placed_at"] == "2026-11-23T09:00:00.000Z"
+        and row["hours_zone"] == "Atlantic/Canary+Europe/Madrid"
+    )
 
 
 def test_the_campaign_timezone_decides_for_such_a_number_and_says_so(store: Any, account: str) -> None:
