@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -265,11 +266,34 @@ def _secret(auth_token: str | None, auth_token_env: str | None) -> str | None:
 
 
 FromOpt = Annotated[list[str], typer.Option("--from", help="Caller id(s) in E.164; repeat for several.")]
-QuotaOpt = Annotated[int | None, typer.Option(help="Calls per clock hour (UTC); 0 or unset = none.")]
-CpsOpt = Annotated[float | None, typer.Option(help="Calls per second (default 1).")]
-ConcOpt = Annotated[int | None, typer.Option(help="Live calls at once (default 10).")]
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z|[+-]?(inf|nan)\Z", re.IGNORECASE)
+
+
+def _plain_int(text: str) -> int:
+    """A whole number as people write it: ASCII digits (int() would also take '1_000' or '١٠')."""
+    if not _INT.match(text.strip()):
+        raise typer.BadParameter(f"{text!r} is not a whole number")
+    return int(text)
+
+
+def _plain_float(text: str) -> float:
+    """A number in ASCII digits (float() would also take '1_000' or '١٠'); inf and nan are refused later,
+    naming the field."""
+    if not _FLOAT.match(text.strip()):
+        raise typer.BadParameter(f"{text!r} is not a number")
+    return float(text)
+
+
+QuotaOpt = Annotated[
+    int | None, typer.Option(parser=_plain_int, help="Calls per clock hour (UTC); 0 or unset = none.")
+]
+CpsOpt = Annotated[float | None, typer.Option(parser=_plain_float, help="Calls per second (default 1).")]
+ConcOpt = Annotated[int | None, typer.Option(parser=_plain_int, help="Live calls at once (default 10).")]
 PriceOpt = Annotated[str | None, typer.Option(help="Price of a started minute (default 0.02).")]
-MaxSecOpt = Annotated[int | None, typer.Option(help="Longest call, reserved before dialing (default 600).")]
+MaxSecOpt = Annotated[
+    int | None, typer.Option(parser=_plain_int, help="Longest call, reserved before dialing (default 600).")
+]
 SidOpt = Annotated[str | None, typer.Option(help="Twilio account SID.")]
 TokenOpt = Annotated[str | None, typer.Option(help="'-' reads the Twilio auth token from stdin.")]
 TokenEnvOpt = Annotated[str | None, typer.Option(help="Read the auth token from this environment variable.")]

@@ -106,7 +106,10 @@ def test_a_price_that_breaks_the_ledger_is_refused(acc: str, price: str) -> None
 @given(
     option=st.sampled_from(["--cps", "--hourly-quota", "--max-concurrent", "--max-call-seconds"]),
     value=st.sampled_from(
-        ["inf", "-inf", "nan", "-1", "0", "1e12", "-0.001", "100000000000", "5e-324", "1e-12", "0.0009"]
+        [
+            *["inf", "-inf", "nan", "-1", "0", "1e12", "-0.001", "100000000000", "5e-324", "1e-12", "0.0009"],
+            *["1_000", "\u0661\u0660", "\uff11\uff10", "0x10"],
+        ]
     ),
 )
 def test_limits_outside_their_range_are_refused(acc: str, option: str, value: str) -> None:
