@@ -186,7 +186,11 @@ def sentence(
     if state.status in (C.COMPLETED, C.STOPPED, C.CANCELLED, C.FAILED):
         why = f" ({state.status_reason})" if state.status_reason else ""
         c = state.counters
-        return f"{state.status.value.capitalize()}{why}: {c.delivered} answered, {c.failed} failed, {c.skipped} skipped."
+        machines = f", {c.voicemail} left a voicemail" if c.voicemail else ""
+        return (
+            f"{state.status.value.capitalize()}{why}: {c.delivered} answered{machines}, {c.failed} failed, "
+            f"{c.skipped} skipped."
+        )
     if state.status == C.PAUSED:
         return f"Paused ({state.status_reason or 'by a user'}): {_contacts(state.counters.scheduled)} wait for a resume."
     blocked = [w for w in waits if w.kind == "provider_disabled"]
@@ -332,9 +336,10 @@ def doctor(core: Core, test_providers: bool = True) -> dict[str, Any]:
               "set DIALER_PUBLIC_URL to the web process's public base URL so Twilio can post outcomes "
               "(without it live calls are polled)")  # fmt: skip
         plain = [p for p in twilio if p.auth_token and not p.auth_token.startswith("fernet:")]
-        check("credentials at rest", not plain or bool(core.settings.secret_key),
+        check("credentials at rest", not plain,
               f"{len(plain)} provider(s) with credentials in plain text",
-              "set DIALER_SECRET_KEY and update each provider's --auth-token to encrypt them")  # fmt: skip
+              "update each provider's --auth-token to encrypt them"
+              + ("" if core.settings.secret_key else " (after setting DIALER_SECRET_KEY)"))  # fmt: skip
     if test_providers:
         for p in providers:
             if not p.enabled:

@@ -14,6 +14,7 @@ if reserved > 0 then redis.call('HINCRBY', K.account, 'reserved', 0 - reserved) 
 if a[4] == '1' then redis.call('HINCRBY', K.provider_state, 'live', -1) end
 redis.call('HSET', K.attempt, 'state', 'scheduled', 'reason', ARGV[5], 'due_at', ARGV[4], 'reserved', 0,
   'live', '0', 'dial_token', '')
+redis.call('HDEL', K.attempt, 'placed_at')  -- it was not placed: reports show no time for it
 if ARGV[6] == '1' and tonumber(redis.call('GET', K.quota) or '0') > 0 then redis.call('DECR', K.quota) end
 redis.call('HINCRBY', K.stats, 'deferred|' .. ARGV[5], 1)  -- rate_limited, pace, stalled ... (metrics)
 redis.call('HINCRBY', K.campaign, 'dialing', -1)
