@@ -9,6 +9,7 @@ refusals keep their 401), unknown ids 404, a missing or wrong key 401, a body ov
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +37,7 @@ from dialer.web import api, auth, compat, dashboard, metrics, twilio
 from dialer.web.api import admin_router, router
 
 log = structlog.get_logger("dialer.web")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")  # a caller's X-Request-Id is kept when it looks like one
 
 
 def error_body(exc: DialerError) -> dict[str, Any]:
@@ -298,8 +300,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             error_id = uuid.uuid4().hex[:12]
             log.exception("request_failed", error_id=error_id, path=request.url.path)
             return JSONResponse({"error": "internal error", "error_id": error_id}, status_code=500)
-        if response.status_code < 500:
-            outage.ok()
+        if response.status_code < 500 and getattr(request.state, "account", None):
+            outage.ok()  # a request that reached the store (its key was looked up): the store is back
         return response
 
 
@@ -307,7 +309,8 @@ def _install_access_log(app: FastAPI) -> None:
     @app.middleware("http")
     async def access_log(request: Request, call_next: Any) -> Any:
         """One event per request: id, account, route, status, duration (never the query: keys travel there)."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        given = request.headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
         started = time.monotonic()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -316,7 +319,7 @@ def _install_access_log(app: FastAPI) -> None:
             request_id=request_id,
             account=getattr(request.state, "account", None),
             method=request.method,
-            route=getattr(route, "path", request.url.path),
+            route=getattr(route, "path", "(no route)"),  # a path no route matched may hold anything
             status=response.status_code,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
