@@ -4,6 +4,7 @@ scheduler thread; tests use unique ids instead of flushing anything."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -230,7 +231,6 @@ def add_sim_provider(store: Any, account_id: str, name: str = "sim", **kw: Any) 
 def proc_stack(redis_url: str) -> Iterator[None]:
     """Real concurrency: 2 worker processes x 8 threads (the `dramatiq actors` CLI) and a scheduler process
     ticking every 100 ms, all on the session's Redis."""
-    import subprocess
     import sys
 
     env = {**os.environ, "DIALER_REDIS_URL": redis_url, "DIALER_SCHEDULER_TICK_S": "0.1"}
@@ -254,8 +254,17 @@ def proc_stack(redis_url: str) -> Iterator[None]:
         subprocess.Popen([sys.executable, "-m", "scheduler"], env=env, stdin=subprocess.DEVNULL),
     ]
     yield None
+    stop_processes(procs)
+
+
+def stop_processes(procs: list[Any], before: Any = None) -> None:
+    """SIGTERM every process (after ``before(p)`` for each still running, e.g. a SIGCONT), wait up to 20 s
+    each, SIGKILL what is left."""
     for p in procs:
-        p.terminate()
+        if p.poll() is None:
+            if before is not None:
+                before(p)
+            p.terminate()
     for p in procs:
         try:
             p.wait(20)

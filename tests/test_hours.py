@@ -39,25 +39,32 @@ def run_until_done(engine: Any, account: str, cid: str, clock: FakeClock) -> lis
     return results
 
 
-def test_a_window_that_never_holds_in_all_the_numbers_zones_is_dialled_in_utc(
-    store: Any, account: str
-) -> None:
-    """20:00-21:00 never holds in Madrid and the Canaries at once; with no campaign zone the contact is
-    called at 20:00 UTC (reported), and the campaign completes."""
+def called_at(store: Any, account: str, phone: str, start: str, end: str, **extra: Any) -> dict[str, Any]:
+    """A one-contact campaign with a calling window, run to its end on a clock driven from Monday 07:00 UTC:
+    the contact is deferred to the window, called there and the campaign completes; returns its call row."""
     add_sim_provider(store, account)
     clock = FakeClock(MONDAY_07_UTC)
     engine = make_engine(store, clock)
     body = {
-        "contacts": [{"phone": "+34600000001"}],
+        "contacts": [{"phone": phone}],
         "say": "hi",
-        "calling_hours": {"start": "20:00", "end": "21:00"},
+        "calling_hours": {"start": start, "end": end},
+        **extra,
     }
     cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
     assert run_until_done(engine, account, cid, clock) == ["defer", "dialed", "delivered"]
-    row = svc.for_account(account).calls(cid)[0]
+    assert show(svc, account, cid)["status"] == "completed"
+    return dict(svc.for_account(account).calls(cid)[0])
+
+
+def test_a_window_that_never_holds_in_all_the_numbers_zones_is_dialled_in_utc(
+    store: Any, account: str
+) -> None:
+    """20:00-21:00 never holds in Madrid and the Canaries at once; with no campaign zone the contact is
+    called at 20:00 UTC, and the report says why."""
+    row = called_at(store, account, "+34600000001", "20:00", "21:00")
     assert row["placed_at"] == "2026-11-23T20:00:00.000Z"
     assert row["hours_zone"] == "UTC (the window never opens in Atlantic/Canary and Europe/Madrid at once)"
-    assert show(svc, account, cid)["status"] == "completed"
 
 
 @pytest.mark.parametrize(
@@ -74,16 +81,9 @@ def test_numbers_of_many_zones_are_called_in_a_real_window_and_the_campaign_comp
 ) -> None:
     """A one-hour window that never holds in all of a number's zones at once, no campaign zone: the contact
     is called at the window in UTC, the report says why, and the campaign completes."""
-    add_sim_provider(store, account)
-    clock = FakeClock(MONDAY_07_UTC)
-    engine = make_engine(store, clock)
-    body = {"contacts": [{"phone": phone}], "say": "hi", "calling_hours": {"start": "20:00", "end": "21:00"}}
-    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
-    assert run_until_done(engine, account, cid, clock) == ["defer", "dialed", "delivered"]
-    row = svc.for_account(account).calls(cid)[0]
+    row = called_at(store, account, phone, "20:00", "21:00")
     assert row["placed_at"] == "2026-11-23T20:00:00.000Z"
     assert row["hours_zone"].startswith("UTC (the window never opens in all")
-    assert show(svc, account, cid)["status"] == "completed"
 
 
 def test_a_number_of_several_zones_is_called_when_the_window_holds_in_all_of_them(
@@ -91,35 +91,14 @@ def test_a_number_of_several_zones_is_called_when_the_window_holds_in_all_of_the
 ) -> None:
     """09:00-21:00 holds in Madrid and the Canaries at once from 09:00 Madrid (08:00 UTC): called then,
     reported in both zones."""
-    add_sim_provider(store, account)
-    clock = FakeClock(MONDAY_07_UTC)
-    engine = make_engine(store, clock)
-    body = {
-        "contacts": [{"phone": "+34600000001"}],
-        "say": "hi",
-        "calling_hours": {"start": "09:00", "end": "21:00"},
-    }
-    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
-    assert run_until_done(engine, account, cid, clock) == ["defer", "dialed", "delivered"]
-    row = svc.for_account(account).calls(cid)[0]
-    assert (
-        row["placed_at"] == "2026-11-23T09:00:00.000Z"
-        and row["hours_zone"] == "Atlantic/Canary+Europe/Madrid"
+    row = called_at(store, account, "+34600000001", "09:00", "21:00")
+    assert (row["placed_at"], row["hours_zone"]) == (
+        "2026-11-23T09:00:00.000Z",
+        "Atlantic/Canary+Europe/Madrid",
     )
 
 
 def test_the_campaign_timezone_decides_for_such_a_number_and_says_so(store: Any, account: str) -> None:
-    add_sim_provider(store, account)
-    clock = FakeClock(MONDAY_07_UTC)
-    engine = make_engine(store, clock)
-    body = {
-        "contacts": [{"phone": "+34600000001"}],
-        "say": "hi",
-        "timezone": "Europe/Madrid",
-        "calling_hours": {"start": "20:00", "end": "21:00"},
-    }
-    cid = str(intake.submit(engine.core, account, body, True)["campaign_id"])
-    assert run_until_done(engine, account, cid, clock) == ["defer", "dialed", "delivered"]
-    row = svc.for_account(account).calls(cid)[0]
+    row = called_at(store, account, "+34600000001", "20:00", "21:00", timezone="Europe/Madrid")
     assert row["placed_at"] == "2026-11-23T19:00:00.000Z"  # 20:00 in Madrid
     assert row["hours_zone"] == "Europe/Madrid (campaign timezone)"

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import add_sim_provider, make_engine, service_like, session_service, show, submit, uid, wait_for
+from conftest import (
+    add_sim_provider,
+    make_engine,
+    service_like,
+    session_service,
+    show,
+    stop_processes,
+    submit,
+    uid,
+    wait_for,
+)
 from test_devstack import children_of
 
 from dialer import intake, keys
@@ -112,15 +122,7 @@ def test_workers_stopped_longer_than_their_lease_never_dial_anyone_twice(
             what="completion",
         )
     finally:
-        for p in procs:
-            if p.poll() is None:
-                signal_tree(p, signal.SIGCONT)
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs, before=lambda p: signal_tree(p, signal.SIGCONT))
     dials = Counter(d["number"] for d in sim_dials(store.r, cid))
     assert len(dials) == N and max(dials.values()) == 1, [n for n, c in dials.items() if c > 1]
     assert done["counters"]["delivered"] == N
@@ -177,15 +179,7 @@ def test_a_worker_stopped_between_its_admission_and_its_dial_never_sends_it(
         )
         wait_for(lambda: "dial_abandoned_after_stall" in log.read_text(), timeout=30, what="the guard")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                signal_tree(p, signal.SIGCONT)
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs, before=lambda p: signal_tree(p, signal.SIGCONT))
     dials = Counter(d["number"] for d in sim_dials(store.r, cid))
     assert sorted(dials) == sorted(c["phone"] for c in contacts) and max(dials.values()) == 1, dials
     assert done["counters"]["delivered"] == 4 and store.get_account(account).reserved == 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from conftest import make_core, uid, wait_for
+from conftest import make_core, stop_processes, uid, wait_for
 from fake_twilio import FakeTwilio
 
 from dialer.clock import SystemClock
@@ -78,13 +78,7 @@ def twilio_stack(store: Any, redis_url: str, *, callbacks: bool) -> Iterator[Twi
     try:
         yield TwilioStack(fake, svc, public_url)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         server.should_exit = True
         thread.join(10)
         fake.stop()
