@@ -162,5 +162,6 @@ def test_place_call_run_directly_twice_on_an_unclaimed_attempt_dials_once(store:
     engine.launch(account, cid)
     ref = keys.ref(account, keys.attempt_key(cid, 0, 1))
     results = run_concurrently(2, lambda: engine.place_call(ref))
-    assert sorted(results) in (["busy", "dialed"], ["dialed", "stale"])
+    # the other caller lost the claim (stale), found the dial in progress (busy) or already placed (live)
+    assert sorted(results) in (["busy", "dialed"], ["dialed", "stale"], ["dialed", "live"])
     assert len(sim_dials(store.r, cid)) == 1

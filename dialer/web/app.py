@@ -124,6 +124,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
 
     app = FastAPI(
         lifespan=lifespan,
+        redirect_slashes=False,  # a stray slash is a 404 in the one error shape, not an empty 307
         title="dialer",
         version=__version__,
         summary="Outbound-call campaigns: create, start, watch; every route scoped to the caller's account.",
