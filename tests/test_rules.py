@@ -83,6 +83,11 @@ def test_templates_fill_contact_fields_defaults_and_params() -> None:
     with pytest.raises(MissingValue) as exc:
         render("Hi {{last_name}}", data)
     assert exc.value.placeholder == "{{last_name}}"
+    # seed 001 counts params: one given empty is given (its default, if any, wins); one not given is missing
+    assert render("Look {{1}}, {{2}}.", {"params": ["x", ""]}) == "Look x, ."
+    assert render("Look {{2|here}}", {"params": ["x", ""]}) == "Look here"
+    with pytest.raises(MissingValue):
+        render("Look {{3}}", {"params": ["x", ""]})
 
 
 def test_twiml_escapes_contact_values() -> None:

@@ -395,6 +395,20 @@ def test_seed_routes_refuse_values_of_the_wrong_kind_and_keep_each_seeds_rules(
     for name in (None, "", "  "):
         res = api.post("/v2/campaign/create", json={**two, "name": name})
         assert (res.status_code, res.json()) == (400, {"error": "invalid request: name is required"})
+    # refusals name the field as the seed's client sent it
+    res = api.post(
+        "/v2/campaign/create",
+        json={**two, "clients": [*two["clients"][:1], {"accountID": "", "params": ["a", "b"]}]},
+    )
+    assert res.status_code == 400 and res.json()["error"].startswith("clients.1.accountID:"), res.text
+    res = api.post("/v2/campaign/create", json={**two, "SendAt": "next tuesday"})
+    assert res.status_code == 400 and res.json()["error"].startswith("SendAt:"), res.text
+    with_empty = {
+        **two,
+        "clients": [{"accountID": "+34600000119", "params": ["Ana", ""]}, *two["clients"][1:]],
+    }
+    assert api.post("/v2/campaign/create", json=with_empty).status_code == 200  # an empty param is given
+    before = svc.core.store.r.dbsize()
     res = client.post("/campaign", json={**SEED_003_MINIMAL, "contacts": [{"phone": "abc"}]})
     assert res.status_code == 400 and "contacts.0.phone" in res.json()["error"]
     assert svc.core.store.r.dbsize() == before

@@ -60,6 +60,38 @@ def _text(value: Any, field: str) -> str | None:
     return value
 
 
+# our field names as each seed's client knows them (a refusal names the field the client sent)
+SEED_001_WORDS = (
+    ("contacts.", "clients."),
+    (".phone", ".accountID"),
+    ("launch_at", "SendAt"),
+    ("template_id", "TempMsgID"),
+    ("say:", "message:"),
+)
+SEED_002_WORDS = (
+    ("group_id", "outdial_id"),
+    ("say:", "actions.talk.option.text:"),
+    ("language", "actions.talk.option.language"),
+)
+
+
+def _submit(
+    scope: AccountService, campaign: dict[str, Any], start: bool, words: tuple[tuple[str, str], ...]
+) -> Any:
+    """The one intake, its refusals told in the seed's field names."""
+    try:
+        return scope.submit(campaign, start=start)
+    except InvalidRequest as exc:
+
+        def told(text: str) -> str:
+            for ours, theirs in words:
+                text = text.replace(ours, theirs)
+            return text
+
+        details = [{**d, "field": told(d.get("field", ""))} for d in exc.details]
+        raise InvalidRequest(told(exc.message), details) from None
+
+
 def _lower(payload: Any) -> dict[str, Any]:
     """Seed 001 is a Go API: its JSON field names match case-insensitively (``TempMsgID`` = ``tempmsgid``)."""
     return {str(k).lower(): v for k, v in _body(payload).items()}
@@ -166,7 +198,7 @@ def seed001_create(scope: Account, payload: Annotated[Any, Body()]) -> dict[str,
         campaign["metadata"] = {"JSON": raw_json if isinstance(raw_json, str) else json.dumps(raw_json)}
     if body.get("sendat"):
         campaign["launch_at"] = body["sendat"]
-    res = scope.submit(campaign, start=True)
+    res = _submit(scope, campaign, True, SEED_001_WORDS)
     return _campaign_response(scope, res["campaign_id"])
 
 
@@ -360,7 +392,7 @@ def voipbin_create(scope: Account, payload: Annotated[Any, Body()]) -> dict[str,
         "metadata": {k: body[k] for k in VOIPBIN_FIELDS if k in body},
         **_talk(body.get("actions")),
     }
-    res = scope.submit(campaign, start=False)
+    res = _submit(scope, campaign, False, SEED_002_WORDS)
     return _voipbin(scope, res["campaign_id"])
 
 
