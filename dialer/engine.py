@@ -462,6 +462,8 @@ class Engine:
         the provider placed it; otherwise give the admission back (CAS on the old worker's token, which
         its stall guard then finds gone) so the attempt goes through every check again before it is
         dialled."""
+        if self._client_or_pause(provider, campaign) is None:  # cannot look it up: tried again next lease
+            return "unreadable"
         found = self._lookup(att, provider)
         if found is not None:
             return self._adopt(att, provider, att.dial_token or "", found)
