@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 POINTS = frozenset(p.strip() for p in os.environ.get("DIALER_CRASH_POINTS", "").split(",") if p.strip())
@@ -28,4 +29,9 @@ def crash_point(name: str) -> None:
             return  # fired already
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
-    os.kill(os.getpid(), signal.SIGKILL if name in POINTS else signal.SIGSTOP)
+    if name in POINTS:
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    # a stop sent to the process lands on its threads a moment later: this thread waits it out, so it goes
+    # on from this line only after the SIGCONT
+    time.sleep(1.0)

@@ -177,7 +177,10 @@ def test_a_worker_stopped_between_its_admission_and_its_dial_never_sends_it(
             timeout=120,
             what="completion",
         )
-        wait_for(lambda: "dial_abandoned_after_stall" in log.read_text(), timeout=30, what="the guard")
+        guard = "dial_abandoned_after_stall"
+        wait_for(
+            lambda: guard in log.read_text(), timeout=30, what="the woken worker's guard to abandon its dial"
+        )
     finally:
         stop_processes(procs, before=lambda p: signal_tree(p, signal.SIGCONT))
     dials = Counter(d["number"] for d in sim_dials(store.r, cid))
