@@ -29,9 +29,7 @@ def crash_point(name: str) -> None:
             return  # fired already
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
-    if name in POINTS:
-        os.kill(os.getpid(), signal.SIGKILL)
-    os.kill(os.getpid(), signal.SIGSTOP)
-    # a stop sent to the process lands on its threads a moment later: this thread waits it out, so it goes
-    # on from this line only after the SIGCONT
+    os.kill(os.getpid(), signal.SIGKILL if name in POINTS else signal.SIGSTOP)
+    # a signal sent to the process lands on its threads a moment later: this thread waits for it, so it never
+    # runs past this line first (it dies here, or goes on only after the SIGCONT)
     time.sleep(1.0)
