@@ -112,6 +112,17 @@ def test_bad_campaigns_get_400_naming_the_field_and_store_nothing(web: str, body
     assert footprint(svc.core.store, account) == before
 
 
+def test_a_rule_that_refuses_a_value_names_its_field_in_detail_too(web: str) -> None:
+    """Not only pydantic's problems: a refusal by a rule (an amount, a launch time, a page token) carries
+    the field in `detail`, so a client reads every 400 the same way."""
+    account, client = http_account(web, provider=False)
+    admin = httpx.Client(base_url=web, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    res = admin.post(f"/admin/accounts/{account}/topup", json={"amount": "NaN"})
+    assert res.status_code == 400 and res.json()["detail"][0]["field"] == "amount", res.text
+    res = client.get("/campaigns", params={"page_token": "garbage"})
+    assert res.status_code == 400 and res.json()["detail"][0]["field"] == "page_token", res.text
+
+
 def test_malformed_json_and_wrong_types_are_400_not_422(web: str) -> None:
     _, client = http_account(web)
     res = client.post("/campaigns", content=b"{not json", headers={"Content-Type": "application/json"})

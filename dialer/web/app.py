@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config import Settings, get_settings
 from config.logging import configure_logging
 from dialer import __version__, ops
-from dialer.errors import ERROR_HEADER, DialerError
+from dialer.errors import ERROR_HEADER, DialerError, InvalidRequest
 from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
 from dialer.validation import MAX_PROBLEMS
@@ -40,11 +40,19 @@ log = structlog.get_logger("dialer.web")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}\Z")  # a caller's X-Request-Id is kept when it looks like one
 
 
+FIELD_FIRST = re.compile(r"([A-Za-z_][A-Za-z0-9_.\[\]]*): (.+)\Z", re.S)
+
+
 def error_body(exc: DialerError) -> dict[str, Any]:
+    """``{"error": message}``; a refusal of bad input adds ``detail`` with the field paths — the problems
+    pydantic found, or the one field a rule's message names first (``amount: not a decimal amount``)."""
     body: dict[str, Any] = {exc.key: exc.message}
     details = getattr(exc, "details", None)
+    named = FIELD_FIRST.match(exc.message) if isinstance(exc, InvalidRequest) else None
     if details:
         body["detail"] = details
+    elif named:
+        body["detail"] = [{"field": named[1], "message": named[2]}]
     return body
 
 
