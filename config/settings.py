@@ -64,9 +64,9 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(v.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname or " " in v.strip():
-            raise ValueError(f"must be an http(s) URL with a host, like https://dialer.example.com: {v!r}")
+            raise ValueError("must be an http(s) URL with a host, like https://dialer.example.com")
         if parts.query or parts.fragment:
-            raise ValueError(f"must not have a query or a fragment: {v!r}")
+            raise ValueError("must not have a query or a fragment (it is the base of /twilio/status)")
         return v.strip().rstrip("/")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -40,11 +41,16 @@ SENTINEL_SCHEME = "redis+sentinel://"
 
 
 def shown(url: str) -> str:
-    """A Redis URL fit for a message or a log: its password replaced by ***."""
-    parsed = urlparse(url)
-    if not parsed.password:
-        return url
-    return url.replace(f":{parsed.password}@", ":***@", 1)
+    """A Redis URL fit for a message or a log: its password (``:PASSWORD@`` or ``?password=``) as ***; a
+    URL too broken to read is shown as its scheme only."""
+    try:
+        parsed = urlparse(url)
+        password = parsed.password
+    except ValueError:
+        return url.split("://", 1)[0] + "://***" if "://" in url else "***"
+    if password:
+        url = url.replace(f":{password}@", ":***@", 1)
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", url)
 
 
 def client_for(url: str, *, decode: bool = True) -> redis.Redis:

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import structlog
@@ -110,7 +111,7 @@ class Engine:
                 provider=cfg.name,
                 error=exc.message,
             )
-            self._pause_campaign(campaign, CREDENTIALS_UNREADABLE)
+            self._pause_campaign(campaign, CREDENTIALS_UNREADABLE, detail=exc.message)
             return None
 
     # --- launch ------------------------------------------------------------------------------------------
@@ -381,9 +382,7 @@ class Engine:
         except ConfigRefused as exc:  # credentials or settings of ours: every dial would fail alike
             bound.warning("dial_refused_config", code=exc.code, reason=exc.reason, pause=exc.status_reason)
             store.undo_admit(att, provider.name, token, now, exc.status_reason, now)
-            self._pause_campaign(campaign, exc.status_reason)
-            event(self.core, att.account_id, att.campaign_id, "paused", by="dialer", reason=exc.status_reason,
-                  code=exc.code, detail=exc.reason)  # fmt: skip
+            self._pause_campaign(campaign, exc.status_reason, code=exc.code, detail=exc.reason)
             return "auth_failed" if isinstance(exc, AuthFailed) else "config_refused"
         except RetryableDialError as exc:
             bound.warning("dial_uncertain", reason=exc.reason)
@@ -495,11 +494,13 @@ class Engine:
             pass
         return "stopped"
 
-    def _pause_campaign(self, campaign: Campaign, reason: str) -> None:
+    def _pause_campaign(self, campaign: Campaign, reason: str, **why: Any) -> None:
+        """Pause for ``reason`` (one event in the campaign's trail, with ``why``), unless it is not running."""
         ok, _, _ = self.core.store.change_status(
             campaign.account_id, campaign.id, "pause", reason, self._now()
         )
         if ok:
+            event(self.core, campaign.account_id, campaign.id, "paused", by="dialer", reason=reason, **why)
             log.warning("campaign_paused", campaign_id=campaign.id, reason=reason)
 
     # --- outcomes -------------------------------------------------------------------------------------------
@@ -520,7 +521,10 @@ class Engine:
             return "progress"
         crash_point("before_settle")  # the outcome is known, nothing settled yet
         reason = status.error_message or ""
-        if status.error_code and status.error_code not in reason:  # a callback brings the code alone
+        failed = status.status not in ("completed", "voicemail")  # (a completed call may carry SIP 200)
+        if (
+            failed and status.error_code and status.error_code not in reason
+        ):  # a callback brings the code alone
             reason = f"error {status.error_code}" + (f": {reason}" if reason else "")
         return self._end(
             att,
@@ -662,7 +666,13 @@ class Engine:
         att = store.get_attempt(account_id, key) if account_id and key else None
         campaign = store.get_campaign(account_id, att.campaign_id)[0] if att else None
         cfg = store.find_provider(account_id, campaign.provider) if campaign else None
-        client = self._client_or_pause(cfg, campaign) if cfg and campaign else None
+        try:  # the web process cannot open the credentials: it cannot verify (dials pause on their own)
+            client = self._provider_client(cfg) if cfg else None
+        except CredentialsUnreadable as exc:
+            log.error("callback_unverifiable", attempt=key, error=exc.message)
+            raise Forbidden(
+                "the callback cannot be verified: this process cannot open the credentials"
+            ) from None
         if client is None or not client.verify_callback(url, params, signature):
             log.warning("callback_refused", attempt=key or None)
             raise Forbidden("the callback's signature does not match")

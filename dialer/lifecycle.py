@@ -263,6 +263,12 @@ def halt(
 
 
 # --- update, delete, re-execute, redial ------------------------------------------------------------------
+def require_updatable(core: Core, account_id: str, campaign_id: str) -> None:
+    """Only a draft or scheduled campaign changes (seed 001's message otherwise)."""
+    if core.store.campaign_state(account_id, campaign_id).current not in TRANSITIONS["update"]:
+        raise InvalidState(NOT_UPDATABLE)
+
+
 def update(
     core: Core,
     account_id: str,
@@ -276,8 +282,7 @@ def update(
     contacts), only while draft or scheduled (seed 001 wording when refused). The state is checked before
     the values, so a campaign that cannot change answers that whatever was sent."""
     now = core.now()
-    if core.store.campaign_state(account_id, campaign_id).current not in TRANSITIONS["update"]:
-        raise InvalidState(NOT_UPDATABLE)
+    require_updatable(core, account_id, campaign_id)
     if launch_at is not None and launch_at < now - PAST_TOLERANCE_MS:
         raise InvalidRequest(PAST_LAUNCH)
     if name is not None:

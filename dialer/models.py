@@ -104,10 +104,15 @@ class CallingHours(Strict):
 def _finite(value: Any) -> Any:
     """Free-form JSON (custom fields, metadata) holds JSON numbers only: NaN and Infinity, which Python's
     JSON reader takes, are refused rather than stored as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("NaN and Infinity are not JSON numbers")
-    for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
-        _finite(item)
+    todo = [value]  # a walk, not a recursion: nesting as deep as the JSON reader takes is fine
+    while todo:
+        item = todo.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("NaN and Infinity are not JSON numbers")
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
     return value
 
 
@@ -220,27 +225,37 @@ def _one_message_kind(say: str | None, audio: str | None, xml: str | None) -> No
         raise PydanticCustomError("message", "xml: give either xml (the whole TwiML) or say/audio, not both")
 
 
-class TemplateRequest(Strict):
-    """A stored message (seed 001's TempMsgID, seed 003's playbook_id): what campaigns may name."""
+class MessageFields(Strict):
+    """A message's fields with the rules a campaign's have (lengths, placeholders, audio URL, one kind):
+    what a template stores, and what an update of a campaign's message is checked with."""
 
-    name: str = Field(min_length=1, max_length=200)
-    id: str | None = Field(default=None, max_length=64)
-    _name = field_validator("name")(classmethod(lambda cls, v: _name_field(v)))
     say: str | None = Field(default=None, max_length=10_000)
     audio: str | None = Field(default=None, max_length=2_000)
     xml: str | None = Field(default=None, max_length=100_000)
     language: str | None = Field(default=None, max_length=32)
     voice: str | None = Field(default=None, max_length=64)
-    provider: str | None = Field(default=None, max_length=64)
 
     _audio = field_validator("audio")(classmethod(lambda cls, v: _audio_url(v)))
     _say = field_validator("say")(classmethod(lambda cls, v: _say_text(v)))
 
     @model_validator(mode="after")
+    def _one_kind(self) -> MessageFields:
+        _one_message_kind(self.say, self.audio, self.xml)
+        return self
+
+
+class TemplateRequest(MessageFields):
+    """A stored message (seed 001's TempMsgID, seed 003's playbook_id): what campaigns may name."""
+
+    name: str = Field(min_length=1, max_length=200)
+    id: str | None = Field(default=None, max_length=64)
+    _name = field_validator("name")(classmethod(lambda cls, v: _name_field(v)))
+    provider: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
     def _message(self) -> TemplateRequest:
         if not (self.say or self.audio or self.xml):
             raise PydanticCustomError("message", "say: a template holds a message (say, audio or xml)")
-        _one_message_kind(self.say, self.audio, self.xml)
         return self
 
 

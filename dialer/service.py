@@ -22,7 +22,7 @@ from dialer.connection import connect, resolve_url
 from dialer.context import Core
 from dialer.engine import Engine
 from dialer.errors import InvalidRequest, NotFound
-from dialer.models import Template, TemplateRequest, check_id
+from dialer.models import MessageFields, Template, TemplateRequest, check_id
 from dialer.money import MAX_AMOUNT, UNITS_PER_CURRENCY, parse_money
 from dialer.pace import MAX_SLOT_WAIT_MS
 from dialer.phones import InvalidNumber, normalize
@@ -275,7 +275,9 @@ class AccountService:
         if name is None and launch_at is None and metadata is None and not message:
             raise InvalidRequest("nothing to update: give a name and/or a launch time")
         cid = self._campaign(campaign_id)
+        lifecycle.require_updatable(self.core, self.account_id, cid)  # the state answers before the values
         if message:
+            message = validate(MessageFields, message).model_dump(include=set(message))
             campaign = self.core.store.get_campaign(self.account_id, cid)[0]
             intake.check_message(
                 campaign.model_copy(update=message), self.core.store.contacts(self.account_id, cid)

@@ -15,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from config import get_settings
 from config.logging import configure_logging
+from config.settings import SettingsError
 from dialer.errors import RedisUnavailable
 from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
@@ -24,7 +25,11 @@ log = structlog.get_logger("scheduler")
 
 
 def main() -> int:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # a bad DIALER_* variable: said once, exit 3 (no traceback)
+        print(exc, file=sys.stderr)
+        return 3
     configure_logging(settings)
     try:
         svc = Service.from_settings(settings)

@@ -322,7 +322,13 @@ def test_a_malformed_redis_url_exits_3_with_a_hint(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["redis://:s3cretpw@127.0.0.1:1/0", "redis://user:s3cretpw@127.0.0.1:1", "redis://:s3cretpw@h:1/abc"],
+    [
+        "redis://:s3cretpw@127.0.0.1:1/0",
+        "redis://user:s3cretpw@127.0.0.1:1",
+        "redis://:s3cretpw@h:1/abc",
+        "redis://:s3cretpw@[::1/0",  # too broken to parse
+        "redis://127.0.0.1:1/0?password=s3cretpw",
+    ],
 )
 def test_a_redis_password_never_shows_in_an_error(url: str) -> None:
     from test_cli import dialer

@@ -445,8 +445,14 @@ def test_group_and_template_ids_are_each_accounts_own(web: str) -> None:
     assert proc.returncode == 1 and "several accounts" in as_json(proc)["error"], proc.stdout
     proc = dialer("group", "show", ids["group_id"], "--account", ids["account"], "--json")
     assert proc.returncode == 0 and as_json(proc)["name"] == "a-group"
+    proc = dialer("template", "show", ids["template_id"], "--json")
+    assert proc.returncode == 1 and "several accounts" in as_json(proc)["error"]
     assert b.delete(f"/templates/{ids['template_id']}").status_code == 200
     assert a.get(f"/templates/{ids['template_id']}").json()["say"] == "Hi"
+    # one holder left: the id is its own again for the CLI; none left: unknown
+    assert as_json(dialer("template", "show", ids["template_id"], "--json"))["say"] == "Hi"
+    assert a.delete(f"/templates/{ids['template_id']}").status_code == 200
+    assert dialer("template", "show", ids["template_id"], "--json").returncode == 1
 
 
 def test_one_campaign_through_every_door_is_stored_the_same(web: str, stack: Any) -> None:

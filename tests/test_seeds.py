@@ -407,6 +407,8 @@ def test_seed_routes_refuse_values_of_the_wrong_kind_and_keep_each_seeds_rules(
     assert res.status_code == 400 and res.json()["error"].startswith("clients.1.accountID:"), res.text
     res = api.post("/v2/campaign/create", json={**two, "SendAt": "next tuesday"})
     assert res.status_code == 400 and res.json()["error"].startswith("SendAt:"), res.text
+    res = api.post("/v2/campaign/create", json={**two, "message": "Hi {{1"})
+    assert res.status_code == 400 and [d["field"] for d in res.json()["detail"]] == ["message"], res.text
     assert campaigns() == before  # nothing stored for a refused request
     with_empty = {
         **two,
@@ -443,6 +445,9 @@ def test_seed_routes_refuse_values_of_the_wrong_kind_and_keep_each_seeds_rules(
         {"actions": [{"type": "hangup"}]},
         {"actions": [{"type": "talk", "option": {"text": 7}}]},
         {"actions": [{"type": "talk", "option": {"text": "Hi {{first_name}}"}}]},  # a contact has no name
+        {"actions": [{"type": "talk", "option": {"text": "x" * 10_001}}]},
+        {"actions": [{"type": "talk", "option": {"text": "Hi {{first_name"}}]},
+        {"actions": [{"type": "talk", "option": {"text": "Hi", "language": "x" * 40}}]},
         {"outdial_id": "another-group"},
         {"end_handle": "continue"},
     ):

@@ -1097,16 +1097,25 @@ class Store:
         return sorted(self.r.smembers(keys.account_templates(account_id)))
 
     def delete_template(self, account_id: str, template_id: str) -> None:
-        """The index entry goes with the last holder of the id (a shared id stays shared: the CLI then
-        names the account)."""
+        """The index entry follows the holders of the id: gone with the last, the account's own again when
+        one is left of several."""
 
         def txn(pipe: Any) -> None:
             owner = pipe.hget(keys.TEMPLATE_INDEX, template_id)
+            others = []
+            if owner == SHARED:  # rare: who else holds it (a create meanwhile changes the index: a retry)
+                others = [
+                    a
+                    for a in pipe.smembers(keys.ACCOUNTS)
+                    if a != account_id and pipe.sismember(keys.account_templates(a), template_id)
+                ]
             pipe.multi()
             pipe.delete(keys.template(account_id, template_id))
             pipe.srem(keys.account_templates(account_id), template_id)
-            if owner == account_id:
+            if owner == account_id or (owner == SHARED and not others):
                 pipe.hdel(keys.TEMPLATE_INDEX, template_id)
+            elif owner == SHARED and len(others) == 1:
+                pipe.hset(keys.TEMPLATE_INDEX, template_id, others[0])
 
         self.r.transaction(txn, keys.TEMPLATE_INDEX)
 

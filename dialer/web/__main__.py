@@ -9,10 +9,15 @@ import uvicorn
 
 from config import get_settings
 from config.logging import configure_logging
+from config.settings import SettingsError
 
 
 def main() -> int:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:  # a bad DIALER_* variable: said once, exit 3 (no traceback)
+        print(exc, file=sys.stderr)
+        return 3
     configure_logging(settings)
     uvicorn.run(
         "dialer.web.app:create_app",

@@ -84,8 +84,9 @@ class BodyLimit:
         seen = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
+            if message["type"] != "http.request":  # the client went away: answered for the log, unread
+                await _respond(send, 400, "the request body ended before it was complete")
+                return
             chunk = message.get("body", b"")
             seen += len(chunk)
             if seen > self.limit:
@@ -107,11 +108,13 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            {"error": f"request body over the limit of {self.limit} bytes (DIALER_MAX_BODY_BYTES)"},
-            status_code=413,
+        await _respond(
+            send, 413, f"request body over the limit of {self.limit} bytes (DIALER_MAX_BODY_BYTES)"
         )
-        await response({"type": "http"}, _empty_receive, send)
+
+
+async def _respond(send: Send, status: int, error: str) -> None:
+    await JSONResponse({"error": error}, status_code=status)({"type": "http"}, _empty_receive, send)
 
 
 async def _empty_receive() -> Message:

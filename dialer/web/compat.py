@@ -88,8 +88,9 @@ def _submit(
                 text = text.replace(ours, theirs)
             return text
 
-        details = [{**d, "field": told(d.get("field", ""))} for d in exc.details]
-        raise InvalidRequest(told(exc.message), details) from None
+        # a detail's field is a bare path ("say"): read it as the start of a message ("say:")
+        details = [{**d, "field": told(d.get("field", "") + ":")[:-1]} for d in exc.details]
+        raise type(exc)(told(exc.message), details) from None
 
 
 def _lower(payload: Any) -> dict[str, Any]:
