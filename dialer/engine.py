@@ -386,7 +386,7 @@ class Engine:
             return "auth_failed" if isinstance(exc, AuthFailed) else "config_refused"
         except RetryableDialError as exc:
             bound.warning("dial_uncertain", reason=exc.reason)
-            return self._after_uncertain_dial(att, campaign, provider, token, exc)
+            return self._after_uncertain_dial(att, campaign, provider, client, token, exc)
         crash_point("after_provider_accepted")  # the call exists; nothing recorded yet
         deadline = self._deadline(att, provider)
         first = first_check_ms(self._now(), res.check_at_ms, client.pushes_outcomes, deadline)
@@ -408,13 +408,14 @@ class Engine:
         att: CallAttempt,
         campaign: Campaign,
         provider: ProviderConfig,
+        client: Provider,
         token: str,
         exc: RetryableDialError,
     ) -> str:
         """5xx or timeout: the call may exist. Look it up before anything dials again."""
-        found = self._lookup(att, provider)
+        found = self._lookup(att, provider, client)
         if found is not None:
-            return self._adopt(att, provider, token, found)
+            return self._adopt(att, provider, client, token, found)
         self._end(
             att,
             campaign,
@@ -426,7 +427,7 @@ class Engine:
         )
         return "provider_error"
 
-    def _lookup(self, att: CallAttempt, provider: ProviderConfig) -> CallStatus | None:
+    def _lookup(self, att: CallAttempt, provider: ProviderConfig, client: Provider) -> CallStatus | None:
         """This attempt's call, if the provider placed one: to + from within the dial's time window; the
         provider's own ref when it reports one, else a call not recorded on another attempt (never another
         attempt's call to the same number)."""
@@ -434,7 +435,7 @@ class Engine:
         until = start + round(self.core.settings.dial_timeout_s * 1000) + 5_000
         ref = keys.ref(att.account_id, att.key)
         caller = att.from_number or from_number(provider.from_numbers, att.phone)
-        for call in self._provider_client(provider).lookup(att.phone, caller, start - 5_000, until):
+        for call in client.lookup(att.phone, caller, start - 5_000, until):
             if call.ref is not None:
                 if call.ref == ref:
                     return call
@@ -444,9 +445,10 @@ class Engine:
                 return call
         return None
 
-    def _adopt(self, att: CallAttempt, provider: ProviderConfig, token: str, found: CallStatus) -> str:
+    def _adopt(
+        self, att: CallAttempt, provider: ProviderConfig, client: Provider, token: str, found: CallStatus
+    ) -> str:
         """A call the provider has but we did not record: record it (and its outcome if it is over)."""
-        client = self._provider_client(provider)
         deadline = self._deadline(att, provider)
         now = self._now()
         first = first_check_ms(now, found.check_at_ms, client.pushes_outcomes, deadline)
@@ -461,11 +463,12 @@ class Engine:
         the provider placed it; otherwise give the admission back (CAS on the old worker's token, which
         its stall guard then finds gone) so the attempt goes through every check again before it is
         dialled."""
-        if self._client_or_pause(provider, campaign) is None:  # cannot look it up: tried again next lease
+        client = self._client_or_pause(provider, campaign)
+        if client is None:  # cannot look it up: tried again next lease
             return "unreadable"
-        found = self._lookup(att, provider)
+        found = self._lookup(att, provider, client)
         if found is not None:
-            return self._adopt(att, provider, att.dial_token or "", found)
+            return self._adopt(att, provider, client, att.dial_token or "", found)
         now = self._now()
         if not self.core.store.undo_admit(att, provider.name, att.dial_token or "", now, "recovered", now):
             return "stale"
@@ -521,10 +524,9 @@ class Engine:
             return "progress"
         crash_point("before_settle")  # the outcome is known, nothing settled yet
         reason = status.error_message or ""
-        failed = status.status not in ("completed", "voicemail")  # (a completed call may carry SIP 200)
-        if (
-            failed and status.error_code and status.error_code not in reason
-        ):  # a callback brings the code alone
+        # a callback brings a failure's code alone; a completed call may carry one too (SIP 200): not a reason
+        failed = status.status not in ("completed", "voicemail")
+        if failed and status.error_code and status.error_code not in reason:
             reason = f"error {status.error_code}" + (f": {reason}" if reason else "")
         return self._end(
             att,
@@ -628,7 +630,7 @@ class Engine:
             return "unreadable"
         status = None
         if client is not None and provider is not None:
-            status = client.fetch(att.sid) if att.sid else self._lookup(att, provider)
+            status = client.fetch(att.sid) if att.sid else self._lookup(att, provider, client)
         if status is not None and status.final:
             return self._settle(att, campaign, provider, status)
         now = self._now()

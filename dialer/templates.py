@@ -63,9 +63,8 @@ def render(text: str, data: dict[str, Any]) -> str:
         if value is None or value == "":
             if m.group(2) is not None:
                 return m.group(2).strip()
-            if (
-                value == "" and m.group(1).isdigit()
-            ):  # seed 001: a param given empty is given (its rule counts)
+            # seed 001: a param given empty is given (its rule counts params)
+            if value == "" and m.group(1).isdigit():
                 return ""
             raise MissingValue("{{" + m.group(1) + "}}")
         return str(value)

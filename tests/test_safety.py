@@ -168,7 +168,7 @@ def test_lookup_never_adopts_another_attempts_call_to_the_same_number(store: Any
     )
     svc.engine.launch(account, cid)
     mine = store.get_attempt(account, keys.attempt_key(cid, 0, 1)).model_copy(update={"dialing_at": now})
-    assert svc.engine._lookup(mine, provider) is None
+    assert svc.engine._lookup(mine, provider, sim) is None
 
 
 def test_resume_that_completes_reports_it_and_starts_the_next_campaign(
