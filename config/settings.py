@@ -60,14 +60,15 @@ class Settings(BaseSettings):
     def _public_url(cls, v: str | None) -> str | None:
         """Twilio posts to ``<public_url>/twilio/status?ref=...``: an http(s) base with a host and nothing
         after its path (a query or fragment would swallow the route)."""
-        if v is None or not v.strip():
+        url = (v or "").strip()
+        if not url:
             return None
-        parts = urlsplit(v.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname or " " in v.strip():
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
             raise ValueError("must be an http(s) URL with a host, like https://dialer.example.com")
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or a fragment (it is the base of /twilio/status)")
-        return v.strip().rstrip("/")
+        return url.rstrip("/")
 
 
 class SettingsError(Exception):

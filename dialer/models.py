@@ -40,11 +40,8 @@ def check_name(value: Any, field: str = "name") -> str:
     characters (zero-width spaces, BOMs) at its ends are taken off, with no control characters."""
     if not isinstance(value, str):
         raise InvalidRequest(f"{field}: must be text")
-    name = value
-    while name and (name[0].isspace() or unicodedata.category(name[0]) == "Cf"):
-        name = name[1:]
-    while name and (name[-1].isspace() or unicodedata.category(name[-1]) == "Cf"):
-        name = name[:-1]
+    shown = [i for i, c in enumerate(value) if not (c.isspace() or unicodedata.category(c) == "Cf")]
+    name = value[shown[0] : shown[-1] + 1] if shown else ""
     if not name:
         raise InvalidRequest(f"{field}: must not be empty")
     if len(name) > MAX_NAME:

@@ -134,11 +134,18 @@ def _check_twilio(cfg: dict[str, Any]) -> None:
 
 
 class ProviderFactory:
-    def __init__(self, client: redis.Redis, clock: Clock, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        clock: Clock,
+        settings: Settings | None = None,
+        secrets: SecretBox | None = None,
+    ) -> None:
         self.client = client
         self.clock = clock
         self.settings = settings or Settings()
-        self.secrets = SecretBox(self.settings.secret_key)  # opens a token only to build its client
+        # opens a token only to build its client (the store's box, which sealed it, when given)
+        self.secrets = secrets or SecretBox(self.settings.secret_key)
         self._cache: dict[tuple[str, str], tuple[str, Provider]] = {}
         self._lock = threading.Lock()
 

@@ -55,12 +55,9 @@ class Service:
         url = redis_url or resolve_url(settings)
         client = connect(url, settings)
         clock = clock or SystemClock()
-        core = Core(
-            Store(client, SecretBox(settings.secret_key)),
-            clock,
-            ProviderFactory(client, clock, settings),
-            settings,
-        )
+        store = Store(client, SecretBox(settings.secret_key))
+        # one box: the provider factory opens credentials with what the store sealed them with
+        core = Core(store, clock, ProviderFactory(client, clock, settings, store.secrets), settings)
         return cls(core, url)
 
     @cached_property
@@ -275,8 +272,8 @@ class AccountService:
         if name is None and launch_at is None and metadata is None and not message:
             raise InvalidRequest("nothing to update: give a name and/or a launch time")
         cid = self._campaign(campaign_id)
-        lifecycle.require_updatable(self.core, self.account_id, cid)  # the state answers before the values
-        if message:
+        if message:  # checked here, before lifecycle.update: the state answers first all the same
+            lifecycle.require_updatable(self.core, self.account_id, cid)
             message = validate(MessageFields, message).model_dump(include=set(message))
             campaign = self.core.store.get_campaign(self.account_id, cid)[0]
             intake.check_message(
