@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -84,3 +85,13 @@ def get_settings() -> Settings:
             f"DIALER_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
         raise SettingsError(f"bad environment: {problems}") from None
+
+
+def process_settings() -> Settings:
+    """The settings of a long-running process (scheduler, web): a bad DIALER_* variable is said once on
+    stderr and the process exits 3, with no traceback."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(3) from None

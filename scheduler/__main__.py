@@ -13,9 +13,8 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from config import get_settings
 from config.logging import configure_logging
-from config.settings import SettingsError
+from config.settings import process_settings
 from dialer.errors import RedisUnavailable
 from dialer.outage import OUTAGE_ERRORS, Outage
 from dialer.service import Service
@@ -25,11 +24,7 @@ log = structlog.get_logger("scheduler")
 
 
 def main() -> int:
-    try:
-        settings = get_settings()
-    except SettingsError as exc:  # a bad DIALER_* variable: said once, exit 3 (no traceback)
-        print(exc, file=sys.stderr)
-        return 3
+    settings = process_settings()
     configure_logging(settings)
     try:
         svc = Service.from_settings(settings)

@@ -7,17 +7,12 @@ import sys
 
 import uvicorn
 
-from config import get_settings
 from config.logging import configure_logging
-from config.settings import SettingsError
+from config.settings import process_settings
 
 
 def main() -> int:
-    try:
-        settings = get_settings()
-    except SettingsError as exc:  # a bad DIALER_* variable: said once, exit 3 (no traceback)
-        print(exc, file=sys.stderr)
-        return 3
+    settings = process_settings()
     configure_logging(settings)
     uvicorn.run(
         "dialer.web.app:create_app",
